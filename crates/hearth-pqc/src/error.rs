@@ -1,0 +1,35 @@
+use std::path::PathBuf;
+
+/// Errors from certificate handling and TLS configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum PqcError {
+    /// A certificate or key file could not be read or written.
+    #[error("failed to access {path}: {source}")]
+    Io {
+        /// The file or folder involved.
+        path: PathBuf,
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Certificate or key generation failed.
+    #[error("failed to generate {what}: {source}")]
+    Generate {
+        /// Which certificate or key was being made.
+        what: &'static str,
+        /// The error from rcgen.
+        #[source]
+        source: rcgen::Error,
+    },
+    /// A stored PEM file holds no usable certificate or key.
+    #[error("invalid PEM in {path}: {reason}; delete the file to have a new one generated")]
+    InvalidPem {
+        /// The file that failed to parse.
+        path: PathBuf,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// rustls rejected the configuration.
+    #[error("invalid TLS configuration: {0}")]
+    Tls(#[from] rustls::Error),
+}
