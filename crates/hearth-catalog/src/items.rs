@@ -1,0 +1,306 @@
+//! Reading items, problems and play state.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use hearth_media::{MediaKind, Probe};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::{Deserialize, Serialize};
+
+use crate::CatalogError;
+
+/// Largest page a listing returns.
+pub const MAX_PAGE_SIZE: u32 = 500;
+
+/// One line of a listing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemSummary {
+    /// Opaque random id.
+    pub id: String,
+    /// Video, audio or image.
+    pub kind: MediaKind,
+    /// Title from the tags, else the file name.
+    pub title: String,
+    /// Content type the stream is served with.
+    pub mime: String,
+    /// File size in bytes.
+    pub size: u64,
+    /// Duration in milliseconds (video and audio).
+    pub duration_ms: Option<u64>,
+    /// Width in pixels (video and images).
+    pub width: Option<u32>,
+    /// Height in pixels (video and images).
+    pub height: Option<u32>,
+    /// Artist tag (audio).
+    pub artist: Option<String>,
+    /// Album tag (audio).
+    pub album: Option<String>,
+    /// Whether the file has disappeared from the library.
+    pub missing: bool,
+    /// When the item was first indexed, in seconds since the Unix epoch.
+    pub added_at: i64,
+}
+
+/// Everything known about one item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    /// The listing fields.
+    #[serde(flatten)]
+    pub summary: ItemSummary,
+    /// Path relative to its library folder, decoded lossily for display.
+    pub path: String,
+    /// SHA-256 of the file's content, lowercase hex.
+    pub sha256: String,
+    /// Probe result: container, streams, tags, image and EXIF data.
+    pub probe: Probe,
+    /// Where playback stopped last time.
+    pub play_state: Option<PlayState>,
+}
+
+impl Item {
+    /// Removes the GPS position from the EXIF data. Done for every client
+    /// that is not an admin: a photo's location tells where the family lives.
+    pub fn redact_location(&mut self) {
+        if let Some(exif) = self.probe.image.as_mut().and_then(|image| image.exif.as_mut()) {
+            exif.gps = None;
+        }
+    }
+}
+
+/// Playback position of an item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlayState {
+    /// Position in milliseconds.
+    pub position_ms: u64,
+    /// Whether the item was watched or heard to the end.
+    pub completed: bool,
+    /// Last update, in seconds since the Unix epoch.
+    pub updated_at: i64,
+}
+
+/// A file the scanner could not index, or indexed with a warning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Problem {
+    /// The library folder.
+    pub library: String,
+    /// Path relative to the library folder, decoded lossily for display.
+    pub path: String,
+    /// Machine-readable cause: symlink_loop, dangling_symlink, unreadable,
+    /// empty, not_media, corrupt, timeout, changed, vanished, name_not_utf8.
+    pub category: String,
+    /// `error` (skipped) or `warning` (indexed anyway).
+    pub severity: String,
+    /// What is wrong and what to do, for people.
+    pub reason: String,
+    /// First time the problem was seen, in seconds since the Unix epoch.
+    pub first_seen: i64,
+    /// Latest scan that saw it, in seconds since the Unix epoch.
+    pub last_seen: i64,
+}
+
+/// A file ready to stream.
+#[derive(Debug, Clone)]
+pub struct MediaFile {
+    /// Absolute path on disk.
+    pub path: PathBuf,
+    /// Content type.
+    pub mime: String,
+    /// SHA-256 of the content at the last scan.
+    pub sha256: String,
+    /// Probe result.
+    pub probe: Probe,
+}
+
+/// Sort keys for listings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortKey {
+    /// By title, case-insensitive.
+    #[default]
+    Title,
+    /// By the time the item was first indexed.
+    Added,
+    /// By duration.
+    Duration,
+    /// By file size.
+    Size,
+}
+
+impl SortKey {
+    fn column(self) -> &'static str {
+        match self {
+            Self::Title => "title COLLATE NOCASE",
+            Self::Added => "added_at",
+            Self::Duration => "duration_ms",
+            Self::Size => "size",
+        }
+    }
+}
+
+/// Filters, sorting and paging of a listing.
+#[derive(Debug, Clone, Default)]
+pub struct ItemQuery {
+    /// Words to find in the title, artist, album or path.
+    pub search: Option<String>,
+    /// Only items of this kind.
+    pub kind: Option<MediaKind>,
+    /// Sort key.
+    pub sort: SortKey,
+    /// Sort descending.
+    pub descending: bool,
+    /// Items to skip.
+    pub offset: u32,
+    /// Items to return, at most [`MAX_PAGE_SIZE`].
+    pub limit: u32,
+    /// Include items whose file is missing.
+    pub include_missing: bool,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Page<T> {
+    /// The items of this page.
+    pub items: Vec<T>,
+    /// Matching items in all pages.
+    pub total: u64,
+    /// Offset of the first item.
+    pub offset: u32,
+    /// Page size used.
+    pub limit: u32,
+}
+
+const SUMMARY_COLUMNS: &str = "id, kind, title, mime, size, duration_ms, width, height, artist, album, missing, added_at";
+
+pub(crate) fn list(conn: &Connection, query: &ItemQuery) -> Result<Page<ItemSummary>, CatalogError> {
+    let limit = query.limit.clamp(1, MAX_PAGE_SIZE);
+    let pattern = query.search.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(like_pattern);
+
+    // Only fixed column names are spliced into the SQL; values are bound.
+    let filter = "(?1 OR missing = 0)
+        AND (?2 IS NULL OR kind = ?2)
+        AND (?3 IS NULL OR title LIKE ?3 ESCAPE '\\' OR artist LIKE ?3 ESCAPE '\\'
+             OR album LIKE ?3 ESCAPE '\\' OR display_path LIKE ?3 ESCAPE '\\')";
+    let kind = query.kind.map(|k| k.as_str());
+    let total: i64 = conn.query_row(
+        &format!("SELECT COUNT(*) FROM items WHERE {filter}"),
+        params![query.include_missing, kind, pattern],
+        |row| row.get(0),
+    )?;
+
+    let direction = if query.descending { "DESC" } else { "ASC" };
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS} FROM items WHERE {filter}
+         ORDER BY {} {direction}, id LIMIT ?4 OFFSET ?5",
+        query.sort.column()
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let items = stmt
+        .query_map(params![query.include_missing, kind, pattern, limit, query.offset], summary_from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page { items, total: total as u64, offset: query.offset, limit })
+}
+
+pub(crate) fn get(conn: &Connection, id: &str) -> Result<Option<Item>, CatalogError> {
+    let row = conn
+        .query_row(
+            &format!("SELECT {SUMMARY_COLUMNS}, display_path, sha256, probe FROM items WHERE id = ?1"),
+            [id],
+            |row| Ok((summary_from_row(row)?, row.get::<_, String>(12)?, row.get::<_, String>(13)?, row.get::<_, String>(14)?)),
+        )
+        .optional()?;
+    let Some((summary, path, sha256, probe_json)) = row else {
+        return Ok(None);
+    };
+    let probe = serde_json::from_str(&probe_json).map_err(|source| CatalogError::BadProbe { id: id.to_owned(), source })?;
+    let play_state = play_state(conn, id)?;
+    Ok(Some(Item { summary, path, sha256, probe, play_state }))
+}
+
+pub(crate) fn media_file(conn: &Connection, id: &str) -> Result<Option<MediaFile>, CatalogError> {
+    let row = conn
+        .query_row(
+            "SELECT l.root, i.rel_path, i.mime, i.sha256, i.probe FROM items i JOIN libraries l ON l.id = i.library_id
+             WHERE i.id = ?1 AND i.missing = 0",
+            [id],
+            |row| {
+                Ok((
+                    row.get::<_, Vec<u8>>(0)?,
+                    row.get::<_, Vec<u8>>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((root, rel_path, mime, sha256, probe_json)) = row else {
+        return Ok(None);
+    };
+    let probe = serde_json::from_str(&probe_json).map_err(|source| CatalogError::BadProbe { id: id.to_owned(), source })?;
+    let path = Path::new(OsStr::from_bytes(&root)).join(OsStr::from_bytes(&rel_path));
+    Ok(Some(MediaFile { path, mime, sha256, probe }))
+}
+
+pub(crate) fn problems(conn: &Connection) -> Result<Vec<Problem>, CatalogError> {
+    let mut stmt = conn.prepare(
+        "SELECT l.root, p.display_path, p.category, p.severity, p.reason, p.first_seen, p.last_seen
+         FROM problems p JOIN libraries l ON l.id = p.library_id
+         ORDER BY l.root, p.display_path, p.category",
+    )?;
+    let rows = stmt.query_map([], |row| {
+        Ok(Problem {
+            library: String::from_utf8_lossy(&row.get::<_, Vec<u8>>(0)?).into_owned(),
+            path: row.get(1)?,
+            category: row.get(2)?,
+            severity: row.get(3)?,
+            reason: row.get(4)?,
+            first_seen: row.get(5)?,
+            last_seen: row.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(crate) fn play_state(conn: &Connection, id: &str) -> Result<Option<PlayState>, CatalogError> {
+    Ok(conn
+        .query_row("SELECT position_ms, completed, updated_at FROM play_state WHERE item_id = ?1", [id], |row| {
+            Ok(PlayState { position_ms: row.get::<_, i64>(0)? as u64, completed: row.get(1)?, updated_at: row.get(2)? })
+        })
+        .optional()?)
+}
+
+pub(crate) fn set_play_state(conn: &Connection, id: &str, position_ms: u64, completed: bool) -> Result<bool, CatalogError> {
+    let changed = conn.execute(
+        "INSERT INTO play_state (item_id, position_ms, completed)
+         SELECT id, ?2, ?3 FROM items WHERE id = ?1
+         ON CONFLICT (item_id) DO UPDATE SET
+             position_ms = excluded.position_ms, completed = excluded.completed, updated_at = unixepoch()",
+        params![id, position_ms as i64, completed],
+    )?;
+    Ok(changed > 0)
+}
+
+fn summary_from_row(row: &Row) -> rusqlite::Result<ItemSummary> {
+    let kind: String = row.get(1)?;
+    Ok(ItemSummary {
+        id: row.get(0)?,
+        kind: MediaKind::parse(&kind).unwrap_or(MediaKind::Video),
+        title: row.get(2)?,
+        mime: row.get(3)?,
+        size: row.get::<_, i64>(4)? as u64,
+        duration_ms: row.get::<_, Option<i64>>(5)?.map(|d| d as u64),
+        width: row.get(6)?,
+        height: row.get(7)?,
+        artist: row.get(8)?,
+        album: row.get(9)?,
+        missing: row.get(10)?,
+        added_at: row.get(11)?,
+    })
+}
+
+/// A LIKE pattern that matches `text` literally anywhere.
+fn like_pattern(text: &str) -> String {
+    let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("%{escaped}%")
+}

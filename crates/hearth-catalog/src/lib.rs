@@ -1,0 +1,168 @@
+//! The household's media library.
+//!
+//! The catalog scans library folders into SQLite items, each addressed by a
+//! random opaque id so that no path from a request ever reaches the
+//! filesystem. Scans are incremental: a file whose size, mtime and inode are
+//! unchanged is not read again, a removed file's item is marked missing, and
+//! a moved file is recognised by its SHA-256 and keeps its id and play state.
+//! Every entry that cannot be indexed (symlink loops, dangling symlinks,
+//! unreadable, empty, truncated or non-media files with media names) is
+//! recorded as a [`Problem`] with its reason, and the scan goes on.
+//!
+//! A [`watch::LibraryWatcher`] rescans a library shortly after its files
+//! change while the server runs.
+
+mod error;
+mod id;
+mod items;
+mod scan;
+mod schema;
+pub mod watch;
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use hearth_store::Store;
+use rusqlite::OptionalExtension;
+
+pub use error::CatalogError;
+pub use id::is_valid_item_id;
+pub use items::{Item, ItemQuery, ItemSummary, MAX_PAGE_SIZE, MediaFile, Page, PlayState, Problem, SortKey};
+pub use scan::{ScanConfig, ScanPhase, ScanProgress, ScanSummary};
+
+/// A library folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Library {
+    /// Row id.
+    pub id: i64,
+    /// Canonical absolute path of the folder.
+    pub root: PathBuf,
+}
+
+/// The media library: libraries, items, problems and play state.
+pub struct Catalog {
+    store: Arc<Store>,
+    config: ScanConfig,
+    /// Held for the duration of a scan, so the watcher and an API request
+    /// never scan at the same time.
+    scan_lock: Mutex<()>,
+}
+
+impl Catalog {
+    /// Opens the catalog on `store`, running its migrations and initialising
+    /// GStreamer.
+    pub fn open(store: Arc<Store>, config: ScanConfig) -> Result<Self, CatalogError> {
+        store.migrate(schema::DOMAIN, schema::MIGRATIONS)?;
+        hearth_media::init()?;
+        Ok(Self { store, config, scan_lock: Mutex::new(()) })
+    }
+
+    /// Registers a library folder (idempotent) and returns it.
+    pub fn add_library(&self, root: &Path) -> Result<Library, CatalogError> {
+        let bad = |reason: String| CatalogError::BadLibrary { path: root.to_owned(), reason };
+        let canonical = root.canonicalize().map_err(|e| bad(e.to_string()))?;
+        if !canonical.is_dir() {
+            return Err(bad("not a folder".into()));
+        }
+
+        let conn = self.store.get()?;
+        let bytes = canonical.as_os_str().as_bytes();
+        conn.execute("INSERT INTO libraries (root) VALUES (?1) ON CONFLICT (root) DO NOTHING", [bytes])?;
+        let id = conn.query_row("SELECT id FROM libraries WHERE root = ?1", [bytes], |row| row.get(0))?;
+        Ok(Library { id, root: canonical })
+    }
+
+    /// All registered library folders.
+    pub fn libraries(&self) -> Result<Vec<Library>, CatalogError> {
+        let conn = self.store.get()?;
+        let mut stmt = conn.prepare("SELECT id, root FROM libraries ORDER BY id")?;
+        let rows = stmt.query_map([], |row| {
+            let root: Vec<u8> = row.get(1)?;
+            Ok(Library { id: row.get(0)?, root: PathBuf::from(std::ffi::OsStr::from_bytes(&root)) })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Scans every library, one after the other, and returns the totals.
+    pub fn scan_all(&self, on_progress: &(dyn Fn(&ScanProgress) + Sync)) -> Result<ScanSummary, CatalogError> {
+        let mut total = ScanSummary::default();
+        for library in self.libraries()? {
+            total.absorb(&self.scan_library(&library, on_progress)?);
+        }
+        Ok(total)
+    }
+
+    /// Scans one library. A library folder that has gone (an unmounted disk)
+    /// is not scanned, so its items are not all marked missing at once.
+    pub fn scan_library(
+        &self,
+        library: &Library,
+        on_progress: &(dyn Fn(&ScanProgress) + Sync),
+    ) -> Result<ScanSummary, CatalogError> {
+        let _guard = self.scan_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !library.root.is_dir() {
+            return Err(CatalogError::BadLibrary {
+                path: library.root.clone(),
+                reason: "folder is missing; is the disk mounted?".into(),
+            });
+        }
+
+        tracing::info!(library = %library.root.display(), "scan started");
+        let summary = scan::scan_library(&self.store, library.id, &library.root, &self.config, on_progress)?;
+        tracing::info!(
+            library = %library.root.display(),
+            added = summary.added,
+            updated = summary.updated,
+            moved = summary.moved,
+            missing = summary.missing,
+            unchanged = summary.unchanged,
+            problems = summary.problems,
+            elapsed_ms = summary.elapsed_ms,
+            "scan finished"
+        );
+        Ok(summary)
+    }
+
+    /// One page of items matching `query`.
+    pub fn items(&self, query: &ItemQuery) -> Result<Page<ItemSummary>, CatalogError> {
+        items::list(&*self.store.get()?, query)
+    }
+
+    /// One item with all its metadata, or None for an unknown id.
+    pub fn item(&self, id: &str) -> Result<Option<Item>, CatalogError> {
+        if !is_valid_item_id(id) {
+            return Ok(None);
+        }
+        items::get(&*self.store.get()?, id)
+    }
+
+    /// The file behind an item, or None when the id is unknown or the file
+    /// is missing.
+    pub fn media_file(&self, id: &str) -> Result<Option<MediaFile>, CatalogError> {
+        if !is_valid_item_id(id) {
+            return Ok(None);
+        }
+        items::media_file(&*self.store.get()?, id)
+    }
+
+    /// Every recorded scan problem, by library and path.
+    pub fn problems(&self) -> Result<Vec<Problem>, CatalogError> {
+        items::problems(&*self.store.get()?)
+    }
+
+    /// Stores the playback position of an item; false when the id is unknown.
+    pub fn set_play_state(&self, id: &str, position_ms: u64, completed: bool) -> Result<bool, CatalogError> {
+        if !is_valid_item_id(id) {
+            return Ok(false);
+        }
+        items::set_play_state(&*self.store.get()?, id, position_ms, completed)
+    }
+
+    /// Number of items that are not missing.
+    pub fn item_count(&self) -> Result<u64, CatalogError> {
+        let conn = self.store.get()?;
+        let count: Option<i64> = conn.query_row("SELECT COUNT(*) FROM items WHERE missing = 0", [], |r| r.get(0)).optional()?;
+        Ok(count.unwrap_or(0) as u64)
+    }
+}

@@ -1,0 +1,148 @@
+//! Item listing, details, thumbnails, direct-play streams and play state.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use hearth_catalog::{Item, ItemQuery, ItemSummary, MAX_PAGE_SIZE, Page, SortKey};
+use hearth_media::MediaKind;
+use serde::Deserialize;
+
+use crate::auth::Role;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::thumbnails::Thumbnail;
+
+/// Page size when the request names none.
+const DEFAULT_PAGE_SIZE: u32 = 100;
+
+/// Query parameters of `GET /api/v1/items`, validated by [`ListParams::parse`].
+#[derive(Debug, Default, Deserialize)]
+pub struct ListParams {
+    q: Option<String>,
+    kind: Option<String>,
+    sort: Option<String>,
+    order: Option<String>,
+    offset: Option<String>,
+    limit: Option<String>,
+    include_missing: Option<String>,
+}
+
+impl ListParams {
+    fn parse(self) -> Result<ItemQuery, ApiError> {
+        let kind = match self.kind.as_deref() {
+            None | Some("") => None,
+            Some(kind) => Some(MediaKind::parse(kind).ok_or_else(|| {
+                ApiError::BadRequest(format!("invalid kind {kind:?}: expected video, audio or image"))
+            })?),
+        };
+        let sort = match self.sort.as_deref() {
+            None | Some("") | Some("title") => SortKey::Title,
+            Some("added") => SortKey::Added,
+            Some("duration") => SortKey::Duration,
+            Some("size") => SortKey::Size,
+            Some(other) => {
+                return Err(ApiError::BadRequest(format!("invalid sort {other:?}: expected title, added, duration or size")));
+            }
+        };
+        let descending = match self.order.as_deref() {
+            None | Some("") | Some("asc") => false,
+            Some("desc") => true,
+            Some(other) => return Err(ApiError::BadRequest(format!("invalid order {other:?}: expected asc or desc"))),
+        };
+        let offset = parse_number("offset", self.offset.as_deref(), 0, u32::MAX)?;
+        let limit = parse_number("limit", self.limit.as_deref(), DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
+        let include_missing = matches!(self.include_missing.as_deref(), Some("true" | "1"));
+        if self.q.as_ref().is_some_and(|q| q.len() > 200) {
+            return Err(ApiError::BadRequest("search text is longer than 200 bytes".into()));
+        }
+
+        Ok(ItemQuery { search: self.q, kind, sort, descending, offset, limit: limit.max(1), include_missing })
+    }
+}
+
+/// `GET /api/v1/items`: one page of items, filtered, searched and sorted.
+pub async fn list(State(state): State<AppState>, Query(params): Query<ListParams>) -> Result<Json<Page<ItemSummary>>, ApiError> {
+    let query = params.parse()?;
+    let catalog = Arc::clone(&state.catalog);
+    let page = tokio::task::spawn_blocking(move || catalog.items(&query)).await??;
+    Ok(Json(page))
+}
+
+/// `GET /api/v1/items/{id}`: everything about one item. Photo locations are
+/// removed unless the caller is an admin.
+pub async fn show(State(state): State<AppState>, Extension(role): Extension<Role>, Path(id): Path<String>) -> Result<Json<Item>, ApiError> {
+    let catalog = Arc::clone(&state.catalog);
+    let mut item = tokio::task::spawn_blocking(move || catalog.item(&id)).await??.ok_or(ApiError::NotFound("item"))?;
+    if role != Role::Admin {
+        item.redact_location();
+    }
+    Ok(Json(item))
+}
+
+/// `GET /api/v1/items/{id}/thumbnail`: a JPEG: a frame for video, the
+/// picture for images, the cover art for audio.
+pub async fn thumbnail(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let catalog = Arc::clone(&state.catalog);
+    let file = tokio::task::spawn_blocking(move || catalog.media_file(&id)).await??.ok_or(ApiError::NotFound("item"))?;
+    let etag = format!("\"{}\"", file.sha256);
+
+    match state.thumbnails.get(file).await.map_err(ApiError::Thumbnail)? {
+        Thumbnail::Jpeg(bytes) => Ok((
+            [
+                (header::CONTENT_TYPE, "image/jpeg".to_owned()),
+                (header::CACHE_CONTROL, "private, max-age=86400".to_owned()),
+                (header::ETAG, etag),
+            ],
+            Body::from(bytes),
+        )
+            .into_response()),
+        Thumbnail::None(reason) => Ok((StatusCode::NOT_FOUND, Json(serde_json::json!({ "error": reason }))).into_response()),
+    }
+}
+
+/// `GET|HEAD /api/v1/items/{id}/stream`: the file itself, with RFC 9110
+/// range support, for direct play.
+pub async fn stream(State(state): State<AppState>, method: Method, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let catalog = Arc::clone(&state.catalog);
+    let file = tokio::task::spawn_blocking(move || catalog.media_file(&id)).await??.ok_or(ApiError::NotFound("item"))?;
+    match crate::stream::serve_file(&method, &headers, &file.path, &file.mime).await {
+        Ok(response) => Ok(response),
+        Err(crate::stream::StreamError::NotFound { .. } | crate::stream::StreamError::NotAFile { .. }) => {
+            Err(ApiError::NotFound("item file; it may have been moved, rescan the library"))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Body of `PUT /api/v1/items/{id}/play-state`.
+#[derive(Debug, Deserialize)]
+pub struct PlayStateBody {
+    position_ms: u64,
+    #[serde(default)]
+    completed: bool,
+}
+
+/// `PUT /api/v1/items/{id}/play-state`: stores where playback stopped.
+pub async fn set_play_state(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<PlayStateBody>,
+) -> Result<StatusCode, ApiError> {
+    let catalog = Arc::clone(&state.catalog);
+    let stored = tokio::task::spawn_blocking(move || catalog.set_play_state(&id, body.position_ms, body.completed)).await??;
+    if stored { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::NotFound("item")) }
+}
+
+fn parse_number(name: &str, value: Option<&str>, default: u32, max: u32) -> Result<u32, ApiError> {
+    match value {
+        None | Some("") => Ok(default),
+        Some(text) => match text.parse::<u32>() {
+            Ok(n) if n <= max => Ok(n),
+            _ => Err(ApiError::BadRequest(format!("invalid {name} {text:?}: expected a whole number from 0 to {max}"))),
+        },
+    }
+}

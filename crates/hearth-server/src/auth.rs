@@ -1,0 +1,156 @@
+//! Startup-token authentication.
+//!
+//! `hearth serve` draws two random tokens at start and prints them: an admin
+//! token and a member token for the family's devices. Every route except the
+//! short [`crate::routes::PUBLIC_ROUTES`] list requires one of them, as an
+//! `Authorization: Bearer` header or as the `hearth_token` cookie (HttpOnly,
+//! Secure, SameSite=Strict) that the login form sets. Tokens live only in
+//! memory, so a restart signs every device out.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+use crate::routes::is_public;
+use crate::state::AppState;
+
+/// Name of the session cookie.
+pub const COOKIE_NAME: &str = "hearth_token";
+
+/// What the caller may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Sees everything, including photo locations; may start scans.
+    Admin,
+    /// Browses and plays; never sees photo locations.
+    Member,
+}
+
+/// The two tokens of this server run.
+#[derive(Clone)]
+pub struct Tokens {
+    admin: String,
+    member: String,
+}
+
+impl Tokens {
+    /// Draws two new random tokens (32 bytes each, hex).
+    pub fn generate() -> Self {
+        Self { admin: hex::encode(rand::random::<[u8; 32]>()), member: hex::encode(rand::random::<[u8; 32]>()) }
+    }
+
+    /// Uses the given tokens (tests and the desktop app pass their own).
+    pub fn from_values(admin: String, member: String) -> Self {
+        Self { admin, member }
+    }
+
+    /// The admin token.
+    pub fn admin(&self) -> &str {
+        &self.admin
+    }
+
+    /// The member token.
+    pub fn member(&self) -> &str {
+        &self.member
+    }
+
+    /// The role a presented token grants, compared in constant time.
+    pub fn role_of(&self, presented: &str) -> Option<Role> {
+        if constant_time_eq(presented.as_bytes(), self.admin.as_bytes()) {
+            Some(Role::Admin)
+        } else if constant_time_eq(presented.as_bytes(), self.member.as_bytes()) {
+            Some(Role::Member)
+        } else {
+            None
+        }
+    }
+}
+
+/// Rejects every request to a non-public route that carries no valid
+/// token, and records the caller's [`Role`] in the request extensions.
+/// Unknown paths are rejected too, so an unauthenticated client cannot even
+/// learn which routes exist.
+pub async fn require_token(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    if is_public(request.method(), request.uri().path()) {
+        return next.run(request).await;
+    }
+
+    match presented_token(request.headers()).and_then(|token| state.tokens.role_of(&token)) {
+        Some(role) => {
+            request.extensions_mut().insert(role);
+            next.run(request).await
+        }
+        None => ApiError::Unauthorized.into_response(),
+    }
+}
+
+/// The token from the Authorization header, else from the cookie.
+pub fn presented_token(headers: &HeaderMap) -> Option<String> {
+    if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+        && let Some(token) = value.strip_prefix("Bearer ")
+    {
+        return Some(token.trim().to_owned());
+    }
+
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE_NAME)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// The Set-Cookie value that stores `token` for this origin.
+pub fn session_cookie(token: &str) -> String {
+    format!("{COOKIE_NAME}={token}; Path=/; HttpOnly; Secure; SameSite=Strict")
+}
+
+/// The Set-Cookie value that deletes the session cookie.
+pub fn clear_cookie() -> String {
+    format!("{COOKIE_NAME}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0")
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn bearer_header_wins_over_cookie() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
+        headers.insert(header::COOKIE, HeaderValue::from_static("hearth_token=def"));
+
+        assert_eq!(presented_token(&headers).as_deref(), Some("abc"));
+    }
+
+    #[test]
+    fn cookie_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, HeaderValue::from_static("theme=dark; hearth_token=def; x=1"));
+
+        assert_eq!(presented_token(&headers).as_deref(), Some("def"));
+    }
+
+    #[test]
+    fn roles_match_only_exact_tokens() {
+        let tokens = Tokens::from_values("admin-secret".into(), "member-secret".into());
+
+        assert_eq!(tokens.role_of("admin-secret"), Some(Role::Admin));
+        assert_eq!(tokens.role_of("member-secret"), Some(Role::Member));
+        assert_eq!(tokens.role_of("admin-secre"), None);
+        assert_eq!(tokens.role_of(""), None);
+    }
+}

@@ -1,0 +1,272 @@
+//! The `hearth` command: `serve`, `scan` and `ca export`.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use hearth_catalog::{Catalog, ScanConfig, ScanPhase, ScanProgress};
+use hearth_pqc::{HouseholdCa, KeyExchangePolicy};
+use hearth_server::auth::Tokens;
+use hearth_server::config::{DEFAULT_LISTEN, DataPaths, default_data_dir, display_host, host_addresses, host_names};
+use hearth_server::connection::ConnectionLog;
+use hearth_server::state::{AppState, ScanEvents};
+use hearth_server::thumbnails::ThumbnailCache;
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Parser)]
+#[command(name = "hearth", version, about = "Home media server with post-quantum TLS")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the libraries over HTTPS to the household's devices.
+    Serve(ServeArgs),
+    /// Scan the libraries once and print what was found.
+    Scan(ScanArgs),
+    /// Manage the household certificate authority.
+    Ca {
+        #[command(subcommand)]
+        command: CaCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CaCommand {
+    /// Print the CA certificate (PEM) for installing on client devices.
+    Export(DataDirArg),
+}
+
+#[derive(Args)]
+struct DataDirArg {
+    /// Folder for the database, certificates and caches [default: $XDG_DATA_HOME/hearth].
+    #[arg(long, env = "HEARTH_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// A library folder to serve; repeat for several. Folders given once are remembered.
+    #[arg(long = "library", value_name = "DIR")]
+    libraries: Vec<PathBuf>,
+    /// Address and port to listen on.
+    #[arg(long, env = "HEARTH_LISTEN", default_value = DEFAULT_LISTEN)]
+    listen: SocketAddr,
+    #[command(flatten)]
+    data: DataDirArg,
+    /// Accept only the hybrid X25519MLKEM768 key exchange; clients without ML-KEM cannot connect.
+    #[arg(long, env = "HEARTH_PQ_ONLY")]
+    pq_only: bool,
+    /// Seconds allowed to probe one file during a scan.
+    #[arg(long, env = "HEARTH_PROBE_TIMEOUT", default_value_t = 20)]
+    probe_timeout: u64,
+    /// Do not watch library folders for changes.
+    #[arg(long)]
+    no_watch: bool,
+}
+
+#[derive(Args)]
+struct ScanArgs {
+    /// A library folder to scan; repeat for several. Folders given once are remembered.
+    #[arg(long = "library", value_name = "DIR")]
+    libraries: Vec<PathBuf>,
+    #[command(flatten)]
+    data: DataDirArg,
+    /// Print every problem found, with its reason.
+    #[arg(long)]
+    report: bool,
+    /// Print the summary (and report) as JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Seconds allowed to probe one file.
+    #[arg(long, env = "HEARTH_PROBE_TIMEOUT", default_value_t = 20)]
+    probe_timeout: u64,
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+
+    match Cli::parse().command {
+        Command::Serve(args) => serve(args),
+        Command::Scan(args) => scan(args),
+        Command::Ca { command: CaCommand::Export(args) } => export_ca(&args),
+    }
+}
+
+fn data_dir(arg: &DataDirArg) -> PathBuf {
+    arg.data_dir.clone().unwrap_or_else(default_data_dir)
+}
+
+fn open_catalog(data_dir: &Path, libraries: &[PathBuf], probe_timeout: u64) -> Result<Arc<Catalog>> {
+    let paths = DataPaths::new(data_dir);
+    let store = hearth_store::Store::open(&paths.database)?;
+    let config = ScanConfig { probe_timeout: Duration::from_secs(probe_timeout.max(1)), ..ScanConfig::default() };
+    let catalog = Catalog::open(store, config)?;
+    for library in libraries {
+        catalog.add_library(library)?;
+    }
+    Ok(Arc::new(catalog))
+}
+
+fn serve(args: ServeArgs) -> Result<()> {
+    let data_dir = data_dir(&args.data);
+    let paths = DataPaths::new(&data_dir);
+    let catalog = open_catalog(&data_dir, &args.libraries, args.probe_timeout)?;
+    let libraries = catalog.libraries()?;
+    if libraries.is_empty() {
+        tracing::warn!("no library folders yet; start again with --library DIR");
+    }
+
+    let ca = HouseholdCa::load_or_create(&paths.tls).context("failed to set up the household CA")?;
+    let identity = ca.server_identity(&host_names(), &host_addresses())?;
+    let policy = if args.pq_only { KeyExchangePolicy::PqOnly } else { KeyExchangePolicy::HybridPreferred };
+    let tls = hearth_pqc::server_config(identity.chain, identity.key, policy)?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("failed to listen on {}; is another server using the port?", args.listen))?;
+        let bound = listener.local_addr()?;
+
+        let tokens = Tokens::generate();
+        let connections = Arc::new(ConnectionLog::default());
+        let state = AppState {
+            catalog: Arc::clone(&catalog),
+            tokens: tokens.clone(),
+            connections: Arc::clone(&connections),
+            scan_events: ScanEvents::new(),
+            thumbnails: Arc::new(ThumbnailCache::new(paths.thumbnails.clone())),
+        };
+
+        print_welcome(bound, &tokens, &paths, libraries.len(), catalog.item_count()?, policy);
+        hearth_server::api::scan::spawn_scan(Arc::clone(&catalog), state.scan_events.clone());
+
+        let _watcher = if args.no_watch {
+            None
+        } else {
+            let events = state.scan_events.clone();
+            let on_progress: hearth_catalog::watch::ProgressCallback = Arc::new(move |p: &ScanProgress| events.publish(p));
+            let on_scan: hearth_catalog::watch::SummaryCallback = Arc::new(|_, _| {});
+            Some(hearth_catalog::watch::LibraryWatcher::start(Arc::clone(&catalog), on_progress, on_scan)?)
+        };
+
+        let app = hearth_server::app(state);
+        tracing::info!(address = %bound, "listening");
+        hearth_server::tls_server::serve(listener, tls, app, connections, shutdown_signal()).await;
+        anyhow::Ok(())
+    })
+}
+
+fn print_welcome(bound: SocketAddr, tokens: &Tokens, paths: &DataPaths, libraries: usize, items: u64, policy: KeyExchangePolicy) {
+    let host = display_host(bound);
+    let port = bound.port();
+    let exchange = match policy {
+        KeyExchangePolicy::PqOnly => "X25519MLKEM768 only",
+        _ => "X25519MLKEM768, X25519 fallback",
+    };
+    println!("Hearth is serving {items} items from {libraries} libraries (key exchange: {exchange}).");
+    println!("  Listening:      https://{bound}");
+    println!("  Open:           https://{host}:{port}/login");
+    println!("  Admin token:    {}", tokens.admin());
+    println!("  Member token:   {}", tokens.member());
+    println!("  Household CA:   {} (print it with `hearth ca export`)", paths.tls.join("ca.pem").display());
+    println!("Browsers warn until the household CA is installed on the device.");
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(signal) => signal,
+        Err(err) => {
+            tracing::warn!(error = %err, "failed to listen for SIGTERM");
+            let _ = interrupt.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("shutting down");
+}
+
+fn scan(args: ScanArgs) -> Result<()> {
+    let data_dir = data_dir(&args.data);
+    let catalog = open_catalog(&data_dir, &args.libraries, args.probe_timeout)?;
+    if catalog.libraries()?.is_empty() {
+        anyhow::bail!("no library folders to scan; pass --library DIR");
+    }
+
+    let bar = progress_bar();
+    let on_progress = |p: &ScanProgress| {
+        bar.set_length(p.queued.max(1));
+        bar.set_position(p.processed);
+        let phase = match p.phase {
+            ScanPhase::Scanning => "scanning",
+            ScanPhase::Finishing => "finishing",
+            ScanPhase::Done => "done",
+        };
+        bar.set_message(format!("{phase}: {} unchanged, {} problems, {}", p.unchanged, p.problems, p.current.as_deref().unwrap_or("")));
+    };
+    let summary = catalog.scan_all(&on_progress)?;
+    bar.finish_and_clear();
+
+    let problems = if args.report { catalog.problems()? } else { Vec::new() };
+    if args.json {
+        let output = serde_json::json!({ "summary": summary, "problems": problems });
+        println!("{}", serde_json::to_string_pretty(&output)?);
+        return Ok(());
+    }
+
+    println!(
+        "Scanned {} files in {:.1} s: {} added, {} updated, {} moved, {} unchanged, {} missing, {} not media, {} problems.",
+        summary.discovered,
+        summary.elapsed_ms as f64 / 1000.0,
+        summary.added,
+        summary.updated,
+        summary.moved,
+        summary.unchanged,
+        summary.missing,
+        summary.ignored,
+        summary.problems
+    );
+    for problem in &problems {
+        println!("{:<8} {:<17} {}/{}: {}", problem.severity, problem.category, problem.library, problem.path, problem.reason);
+    }
+    if !args.report && summary.problems > 0 {
+        println!("Run `hearth scan --report` to list the problems.");
+    }
+    Ok(())
+}
+
+fn progress_bar() -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(1);
+    let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+fn export_ca(args: &DataDirArg) -> Result<()> {
+    let paths = DataPaths::new(&data_dir(args));
+    let ca = HouseholdCa::load_or_create(&paths.tls)?;
+    print!("{}", ca.cert_pem());
+    Ok(())
+}

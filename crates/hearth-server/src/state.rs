@@ -1,0 +1,81 @@
+//! State shared by every request handler.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use hearth_catalog::{Catalog, ScanProgress};
+use tokio::sync::broadcast;
+
+use crate::auth::Tokens;
+use crate::connection::ConnectionLog;
+use crate::thumbnails::ThumbnailCache;
+
+/// Progress reports buffered per slow subscriber before it skips ahead.
+const PROGRESS_BUFFER: usize = 256;
+
+/// Everything a handler may need, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The media library.
+    pub catalog: Arc<Catalog>,
+    /// Accepted tokens.
+    pub tokens: Tokens,
+    /// Recent TLS connections.
+    pub connections: Arc<ConnectionLog>,
+    /// Scan progress reports, from whichever scan runs.
+    pub scan_events: ScanEvents,
+    /// Thumbnails cached on disk.
+    pub thumbnails: Arc<ThumbnailCache>,
+}
+
+/// Fan-out of scan progress to API subscribers, plus the latest report for
+/// subscribers that join mid-scan.
+#[derive(Clone)]
+pub struct ScanEvents {
+    sender: broadcast::Sender<ScanProgress>,
+    latest: Arc<Mutex<Option<ScanProgress>>>,
+    running: Arc<AtomicBool>,
+}
+
+impl Default for ScanEvents {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ScanEvents {
+    /// An empty channel.
+    pub fn new() -> Self {
+        let (sender, _) = broadcast::channel(PROGRESS_BUFFER);
+        Self { sender, latest: Arc::new(Mutex::new(None)), running: Arc::new(AtomicBool::new(false)) }
+    }
+
+    /// Publishes one report.
+    pub fn publish(&self, progress: &ScanProgress) {
+        *self.latest.lock().unwrap_or_else(|p| p.into_inner()) = Some(progress.clone());
+        // No subscribers is fine: nobody is watching.
+        let _ = self.sender.send(progress.clone());
+    }
+
+    /// A new subscription and the latest report so far.
+    pub fn subscribe(&self) -> (broadcast::Receiver<ScanProgress>, Option<ScanProgress>) {
+        let receiver = self.sender.subscribe();
+        let latest = self.latest.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        (receiver, latest)
+    }
+
+    /// Marks a scan as started; false when one is already running.
+    pub fn try_start(&self) -> bool {
+        self.running.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+
+    /// Marks the running scan as finished.
+    pub fn finish(&self) {
+        self.running.store(false, Ordering::Release);
+    }
+
+    /// Whether a scan started through [`Self::try_start`] is running.
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::Acquire)
+    }
+}

@@ -1,0 +1,174 @@
+//! A real `hearth serve` process for end-to-end tests: a temporary data
+//! folder, a listener on 127.0.0.1 with a free port, the tokens it prints,
+//! and HTTP clients that trust its household CA.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hearth_pqc::KeyExchangePolicy;
+
+/// Folder of the real sample media from Debian's forensics-samples-files.
+pub const SAMPLES: &str = "/usr/share/forensics-samples/original-files";
+/// Ogg Vorbis sounds from Debian's sound-theme-freedesktop.
+pub const SOUNDS: &str = "/usr/share/sounds/freedesktop/stereo";
+
+/// Fails with an install hint when the sample media are absent.
+pub fn require_samples() {
+    for dir in [SAMPLES, SOUNDS] {
+        assert!(
+            Path::new(dir).is_dir(),
+            "{dir} is missing: install the sample media with `apt-get install forensics-samples-files sound-theme-freedesktop` (scripts/test does)"
+        );
+    }
+}
+
+/// A running server, killed on drop.
+pub struct Server {
+    child: Child,
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// The admin token it printed.
+    pub admin_token: String,
+    /// The member token it printed.
+    pub member_token: String,
+    /// Its data folder (kept alive by `_data`).
+    pub data_dir: PathBuf,
+    /// Its stderr log.
+    pub log: PathBuf,
+    _data: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts `hearth serve` on `libraries` and waits until it listens.
+    pub fn start(libraries: &[&Path]) -> Self {
+        Self::start_with(libraries, &[])
+    }
+
+    /// Like [`Server::start`], with extra command-line arguments.
+    pub fn start_with(libraries: &[&Path], extra: &[&str]) -> Self {
+        let data = tempfile::tempdir().expect("temporary data folder");
+        let log = data.path().join("server.log");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hearth"));
+        command.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(data.path());
+        for library in libraries {
+            command.arg("--library").arg(library);
+        }
+        command.args(extra);
+        command
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("log file"));
+        let mut child = command.spawn().expect("start hearth serve");
+
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut addr, mut admin_token, mut member_token) = (None, None, None);
+        while member_token.is_none() {
+            let Some(Ok(line)) = lines.next() else {
+                let _ = child.kill();
+                panic!("hearth serve exited early; log:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+            };
+            let value = |prefix: &str| line.trim().strip_prefix(prefix).map(|rest| rest.trim().to_owned());
+            if let Some(v) = value("Listening:") {
+                addr = Some(v.trim_start_matches("https://").parse().expect("listening address"));
+            }
+            if let Some(v) = value("Admin token:") {
+                admin_token = Some(v);
+            }
+            if let Some(v) = value("Member token:") {
+                member_token = Some(v);
+            }
+        }
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+
+        Self {
+            child,
+            addr: addr.expect("server printed its address"),
+            admin_token: admin_token.expect("server printed the admin token"),
+            member_token: member_token.expect("server printed the member token"),
+            data_dir: data.path().to_owned(),
+            log,
+            _data: data,
+        }
+    }
+
+    /// `https://127.0.0.1:PORT` followed by `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("https://{}{path}", self.addr)
+    }
+
+    /// The household CA certificate file.
+    pub fn ca_file(&self) -> PathBuf {
+        self.data_dir.join("tls/ca.pem")
+    }
+
+    /// A blocking HTTP client that trusts the household CA and offers the
+    /// key-exchange groups of `policy`.
+    pub fn client(&self, policy: KeyExchangePolicy) -> reqwest::blocking::Client {
+        let pem = std::fs::read(self.ca_file()).expect("CA file");
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_pemfile_certs(&pem) {
+            roots.add(cert).expect("valid CA certificate");
+        }
+        let tls = hearth_pqc::client_config(roots, policy, &[b"h2", b"http/1.1"]).expect("client TLS config");
+        reqwest::blocking::Client::builder()
+            .tls_backend_preconfigured((*tls).clone())
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("HTTP client")
+    }
+
+    /// GET `path` with the admin token and parse the JSON body.
+    pub fn get_json(&self, path: &str) -> serde_json::Value {
+        let response = self
+            .client(KeyExchangePolicy::HybridPreferred)
+            .get(self.url(path))
+            .bearer_auth(&self.admin_token)
+            .send()
+            .expect("request");
+        assert!(response.status().is_success(), "GET {path} returned {}", response.status());
+        response.json().expect("JSON body")
+    }
+
+    /// Waits until the scan started at launch has finished.
+    pub fn wait_for_scan(&self) {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let status = self.get_json("/api/v1/scan");
+            let done = status["running"] == false && status["latest"]["phase"] == "done";
+            if done {
+                return;
+            }
+            assert!(Instant::now() < deadline, "scan did not finish in 180 s; log:\n{}", self.log_text());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Every item of the library (admin view).
+    pub fn items(&self) -> Vec<serde_json::Value> {
+        self.get_json("/api/v1/items?limit=500")["items"].as_array().expect("items array").clone()
+    }
+
+    /// The server's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem).collect::<Result<_, _>>().expect("PEM certificates")
+}

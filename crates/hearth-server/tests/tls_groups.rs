@@ -1,0 +1,76 @@
+//! The running server negotiates X25519MLKEM768 with a post-quantum client
+//! and X25519 with a classical one, and tells each client which it got.
+
+mod common;
+
+use common::Server;
+use hearth_pqc::KeyExchangePolicy;
+
+fn negotiated_group(server: &Server, policy: KeyExchangePolicy) -> serde_json::Value {
+    let response = server
+        .client(policy)
+        .get(server.url("/api/v1/connection"))
+        .bearer_auth(&server.admin_token)
+        .send()
+        .expect("request over TLS");
+    assert_eq!(response.status(), 200);
+    response.json().expect("connection JSON")
+}
+
+#[test]
+fn hybrid_client_sees_x25519mlkem768() {
+    let library = tempfile::tempdir().unwrap();
+    let server = Server::start(&[library.path()]);
+
+    let info = negotiated_group(&server, KeyExchangePolicy::HybridPreferred);
+
+    assert_eq!(info["key_exchange_group"], "X25519MLKEM768");
+    assert_eq!(info["post_quantum"], true);
+    assert_eq!(info["protocol"], "TLSv1_3");
+    assert_eq!(info["alpn"], "h2");
+}
+
+#[test]
+fn classical_client_falls_back_and_is_flagged() {
+    let library = tempfile::tempdir().unwrap();
+    let server = Server::start(&[library.path()]);
+
+    let info = negotiated_group(&server, KeyExchangePolicy::ClassicalOnly);
+
+    assert_eq!(info["key_exchange_group"], "X25519");
+    assert_eq!(info["post_quantum"], false);
+    assert!(server.log_text().contains("group=\"X25519\""), "connection group missing from log");
+}
+
+#[test]
+fn pq_only_server_rejects_classical_client() {
+    let library = tempfile::tempdir().unwrap();
+    let server = Server::start_with(&[library.path()], &["--pq-only"]);
+
+    let classical = server
+        .client(KeyExchangePolicy::ClassicalOnly)
+        .get(server.url("/api/v1/health"))
+        .send();
+    let hybrid = negotiated_group(&server, KeyExchangePolicy::HybridPreferred);
+
+    assert!(classical.is_err(), "classical client connected to a pq-only server");
+    assert_eq!(hybrid["key_exchange_group"], "X25519MLKEM768");
+}
+
+#[test]
+fn curl_with_openssl_uses_x25519_fallback() {
+    let library = tempfile::tempdir().unwrap();
+    let server = Server::start(&[library.path()]);
+
+    let output = std::process::Command::new("curl")
+        .args(["--silent", "--show-error", "--fail", "--cacert"])
+        .arg(server.ca_file())
+        .args(["-H", &format!("Authorization: Bearer {}", server.admin_token)])
+        .arg(server.url("/api/v1/connection"))
+        .output()
+        .expect("curl is installed (apt-get install curl)");
+
+    assert!(output.status.success(), "curl failed: {}", String::from_utf8_lossy(&output.stderr));
+    let info: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(info["key_exchange_group"], "X25519");
+}
