@@ -1,0 +1,176 @@
+//! Every route of the router, walked from the same table the router is
+//! built from, rejects requests without a valid token. Only the short public
+//! list answers.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use hearth_catalog::{Catalog, ScanConfig};
+use hearth_server::auth::Tokens;
+use hearth_server::connection::ConnectionLog;
+use hearth_server::routes::{PUBLIC_ROUTES, is_public, table};
+use hearth_server::state::{AppState, ScanEvents};
+use hearth_server::thumbnails::ThumbnailCache;
+use tower::ServiceExt;
+
+const ADMIN: &str = "admin-token-for-tests";
+const MEMBER: &str = "member-token-for-tests";
+
+fn app(dir: &tempfile::TempDir) -> axum::Router {
+    let store = hearth_store::Store::open(&dir.path().join("hearth.sqlite3")).unwrap();
+    let catalog = Arc::new(Catalog::open(store, ScanConfig::default()).unwrap());
+    let state = AppState {
+        catalog,
+        tokens: Tokens::from_values(ADMIN.into(), MEMBER.into()),
+        connections: Arc::new(ConnectionLog::default()),
+        scan_events: ScanEvents::new(),
+        thumbnails: Arc::new(ThumbnailCache::new(dir.path().join("thumbnails"))),
+    };
+    hearth_server::app(state)
+}
+
+/// A concrete path for a template: `{id}` becomes a well-formed item id.
+fn concrete(path: &str) -> String {
+    path.replace("{id}", "0123456789abcdef0123456789abcdef")
+}
+
+async fn status(app: &axum::Router, method: Method, path: &str, headers: &[(header::HeaderName, &str)]) -> StatusCode {
+    let mut request = Request::builder().method(method).uri(path);
+    for (name, value) in headers {
+        request = request.header(name, *value);
+    }
+    let body = if path == "/api/v1/login" { Body::from("token=wrong") } else { Body::empty() };
+    let request = request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(body).unwrap();
+    app.clone().oneshot(request).await.unwrap().status()
+}
+
+#[tokio::test]
+async fn public_list_is_short_and_explicit() {
+    let public: Vec<String> = PUBLIC_ROUTES.iter().map(|(m, p)| format!("{m} {p}")).collect();
+
+    assert_eq!(public, ["GET /api/v1/health", "GET /login", "POST /api/v1/login"]);
+    let registered: Vec<String> = table().iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    for route in &public {
+        assert!(registered.contains(route), "public route {route} is not registered");
+    }
+}
+
+#[tokio::test]
+async fn every_route_requires_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir);
+    let routes = table();
+    assert!(routes.len() >= 15, "route table looks truncated: {} routes", routes.len());
+
+    for route in &routes {
+        let path = concrete(route.path);
+        let no_token = status(&app, route.method.clone(), &path, &[]).await;
+        let wrong_bearer = status(&app, route.method.clone(), &path, &[(header::AUTHORIZATION, "Bearer not-the-token")]).await;
+        let wrong_cookie = status(&app, route.method.clone(), &path, &[(header::COOKIE, "hearth_token=not-the-token")]).await;
+
+        if is_public(&route.method, route.path) {
+            assert_ne!(no_token, StatusCode::UNAUTHORIZED, "public route {} {} rejected", route.method, route.path);
+            continue;
+        }
+        assert_eq!(no_token, StatusCode::UNAUTHORIZED, "{} {} without token", route.method, route.path);
+        assert_eq!(wrong_bearer, StatusCode::UNAUTHORIZED, "{} {} with a wrong bearer token", route.method, route.path);
+        assert_eq!(wrong_cookie, StatusCode::UNAUTHORIZED, "{} {} with a wrong cookie", route.method, route.path);
+        if route.method == Method::GET {
+            let head = status(&app, Method::HEAD, &path, &[]).await;
+            assert_eq!(head, StatusCode::UNAUTHORIZED, "HEAD {} without token", route.path);
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_route_accepts_valid_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir);
+    let bearer = format!("Bearer {ADMIN}");
+
+    for route in table() {
+        let path = concrete(route.path);
+        let with_token = status(&app, route.method.clone(), &path, &[(header::AUTHORIZATION, &bearer)]).await;
+
+        assert_ne!(with_token, StatusCode::UNAUTHORIZED, "{} {} rejected a valid token", route.method, route.path);
+        assert_ne!(with_token, StatusCode::METHOD_NOT_ALLOWED, "{} {} is not routed", route.method, route.path);
+    }
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_require_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir);
+    let probes = [
+        (Method::GET, "/.env"),
+        (Method::GET, "/api/v1/items/../../etc/passwd"),
+        (Method::GET, "/api/v2/items"),
+        (Method::DELETE, "/api/v1/items/0123456789abcdef0123456789abcdef"),
+        (Method::PUT, "/api/v1/health"),
+        (Method::GET, "/login/../api/v1/items"),
+    ];
+
+    for (method, path) in probes {
+        let found = status(&app, method.clone(), path, &[]).await;
+        assert_eq!(found, StatusCode::UNAUTHORIZED, "{method} {path}");
+    }
+}
+
+#[tokio::test]
+async fn member_token_cannot_use_admin_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir);
+    let bearer = format!("Bearer {MEMBER}");
+
+    let connections = status(&app, Method::GET, "/api/v1/connections", &[(header::AUTHORIZATION, &bearer)]).await;
+    let scan = status(&app, Method::POST, "/api/v1/scan", &[(header::AUTHORIZATION, &bearer)]).await;
+    let items = status(&app, Method::GET, "/api/v1/items", &[(header::AUTHORIZATION, &bearer)]).await;
+
+    assert_eq!(connections, StatusCode::FORBIDDEN);
+    assert_eq!(scan, StatusCode::FORBIDDEN);
+    assert_eq!(items, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn login_sets_strict_cookie_only_for_valid_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir);
+    let login = |token: &str| {
+        Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/login")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!("token={token}")))
+            .unwrap()
+    };
+
+    let good = app.clone().oneshot(login(MEMBER)).await.unwrap();
+    let bad = app.clone().oneshot(login("guess")).await.unwrap();
+
+    let cookie = good.headers().get(header::SET_COOKIE).expect("cookie set").to_str().unwrap();
+    assert!(cookie.starts_with(&format!("hearth_token={MEMBER};")));
+    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(attribute), "cookie lacks {attribute}: {cookie}");
+    }
+    assert!(bad.headers().get(header::SET_COOKIE).is_none());
+    assert_eq!(bad.headers().get(header::LOCATION).unwrap(), "/login?failed=1");
+}
+
+#[tokio::test]
+async fn invalid_list_parameters_name_the_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir);
+    let request = Request::builder()
+        .uri("/api/v1/items?kind=movies")
+        .header(header::AUTHORIZATION, format!("Bearer {ADMIN}"))
+        .body(Body::empty())
+        .unwrap();
+
+    let response = app.oneshot(request).await.unwrap();
+
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body = axum::body::to_bytes(response.into_body(), 4096).await.unwrap();
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains("movies") && text.contains("video, audio or image"), "{text}");
+}
