@@ -201,3 +201,18 @@ fn search_sort_and_kind_filter() {
     assert_eq!(paged.total, 3);
     assert_eq!(paged.items.len(), 1);
 }
+
+#[test]
+fn probe_timeout_is_reported_and_scan_completes() {
+    let f = fixture();
+    let store = Store::open(&f._dir.path().join("impatient.sqlite3")).unwrap();
+    let config = ScanConfig { probe_timeout: Duration::from_nanos(1), workers: 2 };
+    let impatient = Catalog::open(store, config).unwrap();
+    impatient.add_library(&f.library).unwrap();
+
+    let summary = scan(&impatient);
+
+    assert_eq!(summary.added, 0);
+    assert_eq!(summary.problems, 3);
+    assert!(impatient.problems().unwrap().iter().all(|p| p.category == "timeout"), "{:#?}", impatient.problems().unwrap());
+}
