@@ -135,7 +135,7 @@ fn serve(args: ServeArgs) -> Result<()> {
     let tls = hearth_pqc::server_config(identity.chain, identity.key, policy)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("failed to listen on {}; is another server using the port?", args.listen))?;
@@ -167,8 +167,16 @@ fn serve(args: ServeArgs) -> Result<()> {
         tracing::info!(address = %bound, "listening");
         hearth_server::tls_server::serve(listener, tls, app, connections, shutdown_signal()).await;
         anyhow::Ok(())
-    })
+    });
+
+    // A scan still running is abandoned: each batch is its own SQLite
+    // transaction, so the next start resumes from the last committed one.
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    result
 }
+
+/// Time given to open connections and a running scan at shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 fn print_welcome(bound: SocketAddr, tokens: &Tokens, paths: &DataPaths, libraries: usize, items: u64, policy: KeyExchangePolicy) {
     let host = display_host(bound);

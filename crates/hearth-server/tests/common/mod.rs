@@ -155,6 +155,31 @@ impl Server {
         self.get_json("/api/v1/items?limit=500")["items"].as_array().expect("items array").clone()
     }
 
+    /// Opens a new TLS connection and returns its id. The server numbers
+    /// handshakes in order, so two marks bracket the connections that other
+    /// clients made between them.
+    pub fn connection_mark(&self) -> u64 {
+        self.get_json("/api/v1/connection")["id"].as_u64().expect("connection id in /api/v1/connection")
+    }
+
+    /// The logged connections with an id strictly between `start` and
+    /// `end`, two values of [`Server::connection_mark`].
+    ///
+    /// NOTE: the server keeps only its most recent 256 connections, so a
+    /// window with more handshakes than that loses its oldest entries.
+    pub fn connections_between(&self, start: u64, end: u64) -> Vec<serde_json::Value> {
+        let log = self.get_json("/api/v1/connections");
+        let connections = log.as_array().expect("connections array");
+        connections
+            .iter()
+            .filter(|connection| {
+                let id = connection["id"].as_u64().expect("connection id in /api/v1/connections");
+                start < id && id < end
+            })
+            .cloned()
+            .collect()
+    }
+
     /// The server's log so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -171,4 +196,43 @@ impl Drop for Server {
 fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'static>> {
     use rustls::pki_types::pem::PemObject;
     rustls::pki_types::CertificateDer::pem_slice_iter(pem).collect::<Result<_, _>>().expect("PEM certificates")
+}
+
+/// Runs `command` to completion and returns its output, or kills it and
+/// panics with what it wrote so far when it runs longer than `limit`.
+/// `what` names the command in messages, with an install hint if useful.
+pub fn output_within(command: &mut Command, limit: Duration, what: &str) -> std::process::Output {
+    // Files rather than pipes, so a chatty child never blocks on a full pipe
+    // while this thread polls for its exit.
+    let capture = tempfile::tempdir().expect("temporary folder for the output");
+    let stdout_path = capture.path().join("stdout");
+    let stderr_path = capture.path().join("stderr");
+    command
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&stdout_path).expect("stdout file"))
+        .stderr(std::fs::File::create(&stderr_path).expect("stderr file"));
+    let mut child = command.spawn().unwrap_or_else(|err| panic!("failed to start {what}: {err}"));
+
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for child") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{what} timed out after {} s; stderr:\n{}",
+                limit.as_secs(),
+                std::fs::read_to_string(&stderr_path).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+
+    std::process::Output {
+        status,
+        stdout: std::fs::read(&stdout_path).expect("read stdout"),
+        stderr: std::fs::read(&stderr_path).expect("read stderr"),
+    }
 }
