@@ -40,6 +40,9 @@ pub struct ItemSummary {
     pub missing: bool,
     /// When the item was first indexed, in seconds since the Unix epoch.
     pub added_at: i64,
+    /// Whether a thumbnail can be made: always for video and images, for
+    /// audio only with embedded cover art.
+    pub has_thumbnail: bool,
 }
 
 /// Everything known about one item.
@@ -170,7 +173,8 @@ pub struct Page<T> {
     pub limit: u32,
 }
 
-const SUMMARY_COLUMNS: &str = "id, kind, title, mime, size, duration_ms, width, height, artist, album, missing, added_at";
+const SUMMARY_COLUMNS: &str = "id, kind, title, mime, size, duration_ms, width, height, artist, album, missing, added_at, \
+     (kind != 'audio' OR json_extract(probe, '$.has_cover_art') = 1)";
 
 pub(crate) fn list(conn: &Connection, query: &ItemQuery) -> Result<Page<ItemSummary>, CatalogError> {
     let limit = query.limit.clamp(1, MAX_PAGE_SIZE);
@@ -206,7 +210,7 @@ pub(crate) fn get(conn: &Connection, id: &str) -> Result<Option<Item>, CatalogEr
         .query_row(
             &format!("SELECT {SUMMARY_COLUMNS}, display_path, sha256, probe FROM items WHERE id = ?1"),
             [id],
-            |row| Ok((summary_from_row(row)?, row.get::<_, String>(12)?, row.get::<_, String>(13)?, row.get::<_, String>(14)?)),
+            |row| Ok((summary_from_row(row)?, row.get::<_, String>(13)?, row.get::<_, String>(14)?, row.get::<_, String>(15)?)),
         )
         .optional()?;
     let Some((summary, path, sha256, probe_json)) = row else {
@@ -296,6 +300,7 @@ fn summary_from_row(row: &Row) -> rusqlite::Result<ItemSummary> {
         album: row.get(9)?,
         missing: row.get(10)?,
         added_at: row.get(11)?,
+        has_thumbnail: row.get(12)?,
     })
 }
 

@@ -20,6 +20,8 @@ const MESSAGES = {
   },
 };
 
+const ICONS = { video: "\u{1F39E}", audio: "\u{266B}", image: "\u{1F5BC}" };
+
 const locale = navigator.language?.split("-")[0] in MESSAGES ? navigator.language.split("-")[0] : "en";
 
 function t(key, values = {}) {
@@ -88,10 +90,16 @@ async function loadItems() {
     button.type = "button";
     button.dataset.id = item.id;
     button.dataset.kind = item.kind;
-    const thumb = document.createElement("img");
-    thumb.src = `/api/v1/items/${item.id}/thumbnail`;
-    thumb.alt = "";
-    thumb.loading = "lazy";
+    let thumb;
+    if (item.has_thumbnail) {
+      thumb = document.createElement("img");
+      thumb.src = `/api/v1/items/${item.id}/thumbnail`;
+      thumb.alt = "";
+      thumb.loading = "lazy";
+    } else {
+      thumb = Object.assign(document.createElement("span"), { className: "placeholder", textContent: ICONS[item.kind] ?? "" });
+      thumb.setAttribute("aria-hidden", "true");
+    }
     const title = Object.assign(document.createElement("span"), { className: "title", textContent: item.title });
     const meta = Object.assign(document.createElement("span"), { className: "meta", textContent: describe(item) });
     button.append(thumb, title, meta);

@@ -162,8 +162,8 @@ impl Server {
         self.get_json("/api/v1/connection")["id"].as_u64().expect("connection id in /api/v1/connection")
     }
 
-    /// The logged connections with an id strictly between `start` and
-    /// `end`, two values of [`Server::connection_mark`].
+    /// Fetches the connection log and keeps the entries with an id strictly
+    /// between `start` and `end`, two values of [`Server::connection_mark`].
     ///
     /// NOTE: the server keeps only its most recent 256 connections, so a
     /// window with more handshakes than that loses its oldest entries.
@@ -200,8 +200,8 @@ fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'st
 
 /// Runs `command` to completion and returns its output, or kills it and
 /// panics with what it wrote so far when it runs longer than `limit`.
-/// `what` names the command in messages, with an install hint if useful.
-pub fn output_within(command: &mut Command, limit: Duration, what: &str) -> std::process::Output {
+/// `description` names the command in messages, with an install hint if useful.
+pub fn output_within(command: &mut Command, limit: Duration, description: &str) -> std::process::Output {
     // Files rather than pipes, so a chatty child never blocks on a full pipe
     // while this thread polls for its exit.
     let capture = tempfile::tempdir().expect("temporary folder for the output");
@@ -211,7 +211,7 @@ pub fn output_within(command: &mut Command, limit: Duration, what: &str) -> std:
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&stdout_path).expect("stdout file"))
         .stderr(std::fs::File::create(&stderr_path).expect("stderr file"));
-    let mut child = command.spawn().unwrap_or_else(|err| panic!("failed to start {what}: {err}"));
+    let mut child = command.spawn().unwrap_or_else(|err| panic!("failed to start {description}: {err}"));
 
     let deadline = Instant::now() + limit;
     let status = loop {
@@ -222,7 +222,7 @@ pub fn output_within(command: &mut Command, limit: Duration, what: &str) -> std:
             let _ = child.kill();
             let _ = child.wait();
             panic!(
-                "{what} timed out after {} s; stderr:\n{}",
+                "{description} timed out after {} s; stderr:\n{}",
                 limit.as_secs(),
                 std::fs::read_to_string(&stderr_path).unwrap_or_default()
             );
