@@ -57,13 +57,13 @@ pub struct Item {
     pub sha256: String,
     /// Probe result: container, streams, tags, image and EXIF data.
     pub probe: Probe,
-    /// Where playback stopped last time.
+    /// Playback position saved last time.
     pub play_state: Option<PlayState>,
 }
 
 impl Item {
     /// Removes the GPS position from the EXIF data. Done for every client
-    /// that is not an admin: a photo's location tells where the family lives.
+    /// that is not an admin, because a photo's location reveals where the family lives.
     pub fn redact_location(&mut self) {
         if let Some(exif) = self.probe.image.as_mut().and_then(|image| image.exif.as_mut()) {
             exif.gps = None;
@@ -94,7 +94,7 @@ pub struct Problem {
     pub category: String,
     /// `error` (skipped) or `warning` (indexed anyway).
     pub severity: String,
-    /// What is wrong and what to do, for people.
+    /// Explanation for people: the fault and the fix.
     pub reason: String,
     /// First time the problem was seen, in seconds since the Unix epoch.
     pub first_seen: i64,
@@ -304,7 +304,7 @@ fn summary_from_row(row: &Row) -> rusqlite::Result<ItemSummary> {
     })
 }
 
-/// A LIKE pattern that matches `text` literally anywhere.
+/// Builds a LIKE pattern that matches `text` literally anywhere.
 fn like_pattern(text: &str) -> String {
     let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
     format!("%{escaped}%")

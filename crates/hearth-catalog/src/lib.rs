@@ -73,7 +73,7 @@ impl Catalog {
         Ok(Library { id, root: canonical })
     }
 
-    /// All registered library folders.
+    /// Lists the registered library folders.
     pub fn libraries(&self) -> Result<Vec<Library>, CatalogError> {
         let conn = self.store.get()?;
         let mut stmt = conn.prepare("SELECT id, root FROM libraries ORDER BY id")?;
@@ -124,12 +124,12 @@ impl Catalog {
         Ok(summary)
     }
 
-    /// One page of items matching `query`.
+    /// Returns one page of items matching `query`.
     pub fn items(&self, query: &ItemQuery) -> Result<Page<ItemSummary>, CatalogError> {
         items::list(&*self.store.get()?, query)
     }
 
-    /// One item with all its metadata, or None for an unknown id.
+    /// Returns one item with all its metadata, or None for an unknown id.
     pub fn item(&self, id: &str) -> Result<Option<Item>, CatalogError> {
         if !is_valid_item_id(id) {
             return Ok(None);
@@ -137,8 +137,8 @@ impl Catalog {
         items::get(&*self.store.get()?, id)
     }
 
-    /// The file behind an item, or None when the id is unknown or the file
-    /// is missing.
+    /// Returns the file behind an item, or None when the id is unknown or
+    /// the file is missing.
     pub fn media_file(&self, id: &str) -> Result<Option<MediaFile>, CatalogError> {
         if !is_valid_item_id(id) {
             return Ok(None);
@@ -146,7 +146,7 @@ impl Catalog {
         items::media_file(&*self.store.get()?, id)
     }
 
-    /// Every recorded scan problem, by library and path.
+    /// Lists every recorded scan problem, by library and path.
     pub fn problems(&self) -> Result<Vec<Problem>, CatalogError> {
         items::problems(&*self.store.get()?)
     }

@@ -13,7 +13,7 @@ use crate::{Catalog, CatalogError, Library, ScanProgress, ScanSummary};
 /// Quiet time after the last change before a rescan starts, so a file being
 /// copied is scanned once, after the copy.
 const DEBOUNCE: Duration = Duration::from_secs(2);
-/// Longest wait for quiet while changes keep coming.
+/// Maximum wait for quiet while changes keep coming.
 const MAX_DELAY: Duration = Duration::from_secs(30);
 
 /// Called with each progress report of a watcher-triggered scan.
@@ -60,7 +60,7 @@ impl LibraryWatcher {
     }
 }
 
-/// Whether an event may change what the library contains.
+/// Returns whether an event may change the library's contents.
 fn changes_content(kind: &EventKind) -> bool {
     match kind {
         EventKind::Access(_) => false,

@@ -19,13 +19,13 @@ use crate::state::AppState;
 /// Name of the session cookie.
 pub const COOKIE_NAME: &str = "hearth_token";
 
-/// What the caller may do.
+/// Permission level of the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Sees everything, including photo locations; may start scans.
     Admin,
-    /// Browses and plays; never sees photo locations.
+    /// Browses and plays, but never receives photo locations.
     Member,
 }
 
@@ -47,17 +47,17 @@ impl Tokens {
         Self { admin, member }
     }
 
-    /// The admin token.
+    /// Returns the admin token.
     pub fn admin(&self) -> &str {
         &self.admin
     }
 
-    /// The member token.
+    /// Returns the member token.
     pub fn member(&self) -> &str {
         &self.member
     }
 
-    /// The role a presented token grants, compared in constant time.
+    /// Returns the role a presented token grants, compared in constant time.
     pub fn role_of(&self, presented: &str) -> Option<Role> {
         if constant_time_eq(presented.as_bytes(), self.admin.as_bytes()) {
             Some(Role::Admin)
@@ -87,7 +87,7 @@ pub async fn require_token(State(state): State<AppState>, mut request: Request, 
     }
 }
 
-/// The token from the Authorization header, else from the cookie.
+/// Extracts the token from the Authorization header, else from the cookie.
 pub fn presented_token(headers: &HeaderMap) -> Option<String> {
     if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
         && let Some(token) = value.strip_prefix("Bearer ")
@@ -105,12 +105,12 @@ pub fn presented_token(headers: &HeaderMap) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
-/// The Set-Cookie value that stores `token` for this origin.
+/// Builds the Set-Cookie value that stores `token` for this origin.
 pub fn session_cookie(token: &str) -> String {
     format!("{COOKIE_NAME}={token}; Path=/; HttpOnly; Secure; SameSite=Strict")
 }
 
-/// The Set-Cookie value that deletes the session cookie.
+/// Builds the Set-Cookie value that deletes the session cookie.
 pub fn clear_cookie() -> String {
     format!("{COOKIE_NAME}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0")
 }

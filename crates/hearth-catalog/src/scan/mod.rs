@@ -46,7 +46,7 @@ impl Default for ScanConfig {
     }
 }
 
-/// What the walker sends to the writer.
+/// Message from the walker or a worker to the writer.
 enum Message {
     /// A file that matches its stored stat fields.
     Unchanged { rel_path: Vec<u8> },

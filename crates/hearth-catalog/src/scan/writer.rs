@@ -19,7 +19,7 @@ use crate::id::new_item_id;
 
 /// Outcomes stored per transaction.
 const BATCH_SIZE: usize = 256;
-/// Longest time an outcome waits before its batch is committed.
+/// Maximum time an outcome waits before its batch is committed.
 const BATCH_INTERVAL: Duration = Duration::from_millis(500);
 /// Minimum time between two progress reports.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
@@ -252,11 +252,11 @@ impl ScanState {
     }
 
     /// Inserts or updates the item for a media file and returns its id. A
-    /// file at a known path keeps that item; otherwise a missing item with
-    /// the same content hash is taken over (a move or rename keeps its id and
-    /// play state); otherwise a new id is drawn.
+    /// file at a known path keeps that item. Otherwise a missing item with
+    /// the same content hash is taken over, so a move or rename keeps its id
+    /// and play state. Only a file with new content gets a new id.
     fn store_item(&mut self, tx: &Transaction, job: &Job, sha256: &str, probe: &hearth_media::Probe) -> Result<String, CatalogError> {
-        let probe_json = serde_json::to_string(probe).expect("probe serialises: it holds only strings and numbers");
+        let probe_json = serde_json::to_string(probe).expect("a probe contains only strings and numbers, which always serialise");
         let display_path = String::from_utf8_lossy(&job.rel_path).into_owned();
         let title = probe.tags.title.clone().filter(|t| !t.trim().is_empty()).unwrap_or_else(|| title_from_path(&job.rel_path));
         let (width, height) = dimensions(probe);
