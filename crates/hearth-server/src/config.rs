@@ -93,3 +93,132 @@ pub fn display_host(listen: std::net::SocketAddr) -> String {
         .map(|ip| ip.to_string())
         .unwrap_or_else(|| "localhost".to_owned())
 }
+
+/// Settings from the TOML configuration file. Every field is optional:
+/// `HEARTH_*` environment variables and command-line options override it,
+/// and built-in defaults fill the rest.
+///
+/// ```toml
+/// libraries = ["/srv/media/films", "/srv/media/music"]
+/// listen = "0.0.0.0:8443"
+/// data_dir = "/var/lib/hearth"
+/// pq_only = false
+/// probe_timeout_secs = 20
+/// watch = true
+/// ```
+#[derive(Debug, Default, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Library folders, added to those given on the command line.
+    #[serde(default)]
+    pub libraries: Vec<PathBuf>,
+    /// Address and port to listen on (default 0.0.0.0:8443).
+    pub listen: Option<std::net::SocketAddr>,
+    /// Data folder (default `$XDG_DATA_HOME/hearth`).
+    pub data_dir: Option<PathBuf>,
+    /// Accept only X25519MLKEM768 (default false).
+    pub pq_only: Option<bool>,
+    /// Seconds allowed to probe one file (default 20).
+    pub probe_timeout_secs: Option<u64>,
+    /// Watch library folders for changes (default true).
+    pub watch: Option<bool>,
+}
+
+/// Errors reading the configuration file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file named with `--config` could not be read.
+    #[error("failed to read configuration file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has an unknown or mistyped setting.
+    #[error("invalid configuration file {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The TOML error, with line and column.
+        #[source]
+        source: toml::de::Error,
+    },
+}
+
+impl FileConfig {
+    /// Loads `explicit` when given (it must exist), else the default file
+    /// `$XDG_CONFIG_HOME/hearth/hearth.toml` when it exists, else nothing.
+    pub fn load(explicit: Option<&Path>) -> Result<Self, ConfigError> {
+        let path = match explicit {
+            Some(path) => path.to_owned(),
+            None => {
+                let path = default_config_path();
+                if !path.exists() {
+                    return Ok(Self::default());
+                }
+                path
+            }
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse { path, source })
+    }
+}
+
+/// The default configuration file: `$XDG_CONFIG_HOME/hearth/hearth.toml`,
+/// else `~/.config/hearth/hearth.toml`.
+pub fn default_config_path() -> PathBuf {
+    if let Some(xdg) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(xdg).join("hearth/hearth.toml");
+    }
+    match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        Some(home) => PathBuf::from(home).join(".config/hearth/hearth.toml"),
+        None => PathBuf::from("/etc/hearth/hearth.toml"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_file_parses_every_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hearth.toml");
+        std::fs::write(
+            &path,
+            "libraries = [\"/srv/films\"]\nlisten = \"127.0.0.1:9443\"\ndata_dir = \"/var/lib/hearth\"\n\
+             pq_only = true\nprobe_timeout_secs = 5\nwatch = false\n",
+        )
+        .unwrap();
+
+        let config = FileConfig::load(Some(&path)).unwrap();
+
+        assert_eq!(config.libraries, [PathBuf::from("/srv/films")]);
+        assert_eq!(config.listen, Some("127.0.0.1:9443".parse().unwrap()));
+        assert_eq!(config.data_dir.as_deref(), Some(Path::new("/var/lib/hearth")));
+        assert_eq!(config.pq_only, Some(true));
+        assert_eq!(config.probe_timeout_secs, Some(5));
+        assert_eq!(config.watch, Some(false));
+    }
+
+    #[test]
+    fn unknown_setting_names_file_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hearth.toml");
+        std::fs::write(&path, "librarys = [\"/srv/films\"]\n").unwrap();
+
+        let err = FileConfig::load(Some(&path)).unwrap_err().to_string();
+
+        assert!(err.contains("hearth.toml"), "{err}");
+        assert!(err.contains("librarys"), "{err}");
+    }
+
+    #[test]
+    fn missing_explicit_file_is_an_error() {
+        let err = FileConfig::load(Some(Path::new("/nonexistent/hearth.toml"))).unwrap_err();
+
+        assert!(matches!(err, ConfigError::Read { .. }), "{err}");
+    }
+}

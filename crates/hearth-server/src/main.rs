@@ -11,7 +11,9 @@ use clap::{Args, Parser, Subcommand};
 use hearth_catalog::{Catalog, ScanConfig, ScanPhase, ScanProgress};
 use hearth_pqc::{HouseholdCa, KeyExchangePolicy};
 use hearth_server::auth::Tokens;
-use hearth_server::config::{DEFAULT_LISTEN, DataPaths, default_data_dir, display_host, host_addresses, host_names};
+use hearth_server::config::{
+    DEFAULT_LISTEN, DataPaths, FileConfig, default_data_dir, display_host, host_addresses, host_names,
+};
 use hearth_server::connection::ConnectionLog;
 use hearth_server::state::{AppState, ScanEvents};
 use hearth_server::thumbnails::ThumbnailCache;
@@ -20,6 +22,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 #[derive(Parser)]
 #[command(name = "hearth", version, about = "Home media server with post-quantum TLS")]
 struct Cli {
+    /// TOML configuration file [default: $XDG_CONFIG_HOME/hearth/hearth.toml when it exists].
+    #[arg(long, global = true, env = "HEARTH_CONFIG")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -55,17 +60,17 @@ struct ServeArgs {
     /// A library folder to serve; repeat for several. Folders given once are remembered.
     #[arg(long = "library", value_name = "DIR")]
     libraries: Vec<PathBuf>,
-    /// Address and port to listen on.
-    #[arg(long, env = "HEARTH_LISTEN", default_value = DEFAULT_LISTEN)]
-    listen: SocketAddr,
+    /// Address and port to listen on [default: 0.0.0.0:8443].
+    #[arg(long, env = "HEARTH_LISTEN")]
+    listen: Option<SocketAddr>,
     #[command(flatten)]
     data: DataDirArg,
     /// Accept only the hybrid X25519MLKEM768 key exchange; clients without ML-KEM cannot connect.
     #[arg(long, env = "HEARTH_PQ_ONLY")]
     pq_only: bool,
-    /// Seconds allowed to probe one file during a scan.
-    #[arg(long, env = "HEARTH_PROBE_TIMEOUT", default_value_t = 20)]
-    probe_timeout: u64,
+    /// Seconds allowed to probe one file during a scan [default: 20].
+    #[arg(long, env = "HEARTH_PROBE_TIMEOUT")]
+    probe_timeout: Option<u64>,
     /// Do not watch library folders for changes.
     #[arg(long)]
     no_watch: bool,
@@ -84,9 +89,9 @@ struct ScanArgs {
     /// Print the summary (and report) as JSON instead of text.
     #[arg(long)]
     json: bool,
-    /// Seconds allowed to probe one file.
-    #[arg(long, env = "HEARTH_PROBE_TIMEOUT", default_value_t = 20)]
-    probe_timeout: u64,
+    /// Seconds allowed to probe one file [default: 20].
+    #[arg(long, env = "HEARTH_PROBE_TIMEOUT")]
+    probe_timeout: Option<u64>,
 }
 
 fn main() -> Result<()> {
@@ -98,16 +103,31 @@ fn main() -> Result<()> {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
 
-    match Cli::parse().command {
-        Command::Serve(args) => serve(args),
-        Command::Scan(args) => scan(args),
-        Command::Ca { command: CaCommand::Export(args) } => export_ca(&args),
+    let cli = Cli::parse();
+    let file = FileConfig::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve(args) => serve(args, &file),
+        Command::Scan(args) => scan(args, &file),
+        Command::Ca { command: CaCommand::Export(args) } => export_ca(&args, &file),
     }
 }
 
-fn data_dir(arg: &DataDirArg) -> PathBuf {
-    arg.data_dir.clone().unwrap_or_else(default_data_dir)
+/// The data folder: command line or environment, then the file, then the default.
+fn data_dir(arg: &DataDirArg, file: &FileConfig) -> PathBuf {
+    arg.data_dir.clone().or_else(|| file.data_dir.clone()).unwrap_or_else(default_data_dir)
 }
+
+/// Library folders from the command line and the file together.
+fn libraries(cli: &[PathBuf], file: &FileConfig) -> Vec<PathBuf> {
+    cli.iter().chain(&file.libraries).cloned().collect()
+}
+
+fn probe_timeout(cli: Option<u64>, file: &FileConfig) -> u64 {
+    cli.or(file.probe_timeout_secs).unwrap_or(DEFAULT_PROBE_TIMEOUT_SECS)
+}
+
+/// Probe timeout when neither the command line nor the file sets one.
+const DEFAULT_PROBE_TIMEOUT_SECS: u64 = 20;
 
 fn open_catalog(data_dir: &Path, libraries: &[PathBuf], probe_timeout: u64) -> Result<Arc<Catalog>> {
     let paths = DataPaths::new(data_dir);
@@ -120,10 +140,16 @@ fn open_catalog(data_dir: &Path, libraries: &[PathBuf], probe_timeout: u64) -> R
     Ok(Arc::new(catalog))
 }
 
-fn serve(args: ServeArgs) -> Result<()> {
-    let data_dir = data_dir(&args.data);
+fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
+    let data_dir = data_dir(&args.data, file);
     let paths = DataPaths::new(&data_dir);
-    let catalog = open_catalog(&data_dir, &args.libraries, args.probe_timeout)?;
+    let catalog = open_catalog(&data_dir, &libraries(&args.libraries, file), probe_timeout(args.probe_timeout, file))?;
+    let listen = match args.listen.or(file.listen) {
+        Some(listen) => listen,
+        None => DEFAULT_LISTEN.parse().expect("DEFAULT_LISTEN is a valid socket address"),
+    };
+    let pq_only = args.pq_only || file.pq_only.unwrap_or(false);
+    let watch = !args.no_watch && file.watch.unwrap_or(true);
     let libraries = catalog.libraries()?;
     if libraries.is_empty() {
         tracing::warn!("no library folders yet; start again with --library DIR");
@@ -131,14 +157,14 @@ fn serve(args: ServeArgs) -> Result<()> {
 
     let ca = HouseholdCa::load_or_create(&paths.tls).context("failed to set up the household CA")?;
     let identity = ca.server_identity(&host_names(), &host_addresses())?;
-    let policy = if args.pq_only { KeyExchangePolicy::PqOnly } else { KeyExchangePolicy::HybridPreferred };
+    let policy = if pq_only { KeyExchangePolicy::PqOnly } else { KeyExchangePolicy::HybridPreferred };
     let tls = hearth_pqc::server_config(identity.chain, identity.key, policy)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.listen)
+        let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .with_context(|| format!("failed to listen on {}; is another server using the port?", args.listen))?;
+            .with_context(|| format!("failed to listen on {listen}; is another server using the port?"))?;
         let bound = listener.local_addr()?;
 
         let tokens = Tokens::generate();
@@ -154,7 +180,7 @@ fn serve(args: ServeArgs) -> Result<()> {
         print_welcome(bound, &tokens, &paths, libraries.len(), catalog.item_count()?, policy);
         hearth_server::api::scan::spawn_scan(Arc::clone(&catalog), state.scan_events.clone());
 
-        let _watcher = if args.no_watch {
+        let _watcher = if !watch {
             None
         } else {
             let events = state.scan_events.clone();
@@ -211,9 +237,9 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-fn scan(args: ScanArgs) -> Result<()> {
-    let data_dir = data_dir(&args.data);
-    let catalog = open_catalog(&data_dir, &args.libraries, args.probe_timeout)?;
+fn scan(args: ScanArgs, file: &FileConfig) -> Result<()> {
+    let data_dir = data_dir(&args.data, file);
+    let catalog = open_catalog(&data_dir, &libraries(&args.libraries, file), probe_timeout(args.probe_timeout, file))?;
     if catalog.libraries()?.is_empty() {
         anyhow::bail!("no library folders to scan; pass --library DIR");
     }
@@ -272,8 +298,8 @@ fn progress_bar() -> ProgressBar {
     bar
 }
 
-fn export_ca(args: &DataDirArg) -> Result<()> {
-    let paths = DataPaths::new(&data_dir(args));
+fn export_ca(args: &DataDirArg, file: &FileConfig) -> Result<()> {
+    let paths = DataPaths::new(&data_dir(args, file));
     let ca = HouseholdCa::load_or_create(&paths.tls)?;
     print!("{}", ca.cert_pem());
     Ok(())

@@ -74,3 +74,18 @@ fn curl_with_openssl_uses_x25519_fallback() {
     let info: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(info["key_exchange_group"], "X25519");
 }
+
+#[test]
+fn config_file_sets_libraries_and_pq_only() {
+    common::require_samples();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hearth.toml");
+    std::fs::write(&config, format!("libraries = [\"{}\"]\npq_only = true\nwatch = false\n", common::SOUNDS)).unwrap();
+
+    let server = Server::start_with(&[], &["--config", config.to_str().unwrap()]);
+    server.wait_for_scan();
+    let classical = server.client(KeyExchangePolicy::ClassicalOnly).get(server.url("/api/v1/health")).send();
+
+    assert!(!server.items().is_empty(), "library from the config file was not scanned");
+    assert!(classical.is_err(), "pq_only from the config file was not applied");
+}

@@ -61,6 +61,8 @@ impl Server {
         command.args(extra);
         command
             .env("RUST_LOG", "info")
+            // A developer's own configuration file must not leak into tests.
+            .env("HEARTH_CONFIG", "/dev/null")
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).expect("log file"));
         let mut child = command.spawn().expect("start hearth serve");
