@@ -49,6 +49,7 @@ fn committed_items(data: &Path) -> i64 {
 
 fn scan(library: &Path, data: &Path) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .env("HEARTH_CONFIG", "/dev/null")
         .args(["scan", "--json", "--library"])
         .arg(library)
         .arg("--data-dir")

@@ -72,6 +72,7 @@ fn scan_cli(library: &Path, data_dir: &Path) -> serde_json::Value {
         Command::new(hearth)
     };
     let output = command
+        .env("HEARTH_CONFIG", "/dev/null")
         .args(["scan", "--report", "--json", "--probe-timeout", "20", "--library"])
         .arg(library)
         .arg("--data-dir")
