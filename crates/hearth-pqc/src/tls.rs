@@ -17,7 +17,8 @@ pub enum KeyExchangePolicy {
     /// X25519MLKEM768 first, X25519 as the fallback for clients without ML-KEM.
     #[default]
     HybridPreferred,
-    /// X25519MLKEM768 only: a client that cannot do ML-KEM fails the handshake.
+    /// ML-KEM groups only (X25519MLKEM768, SECP256R1MLKEM768, ML-KEM-1024,
+    /// ML-KEM-768): a client that cannot do ML-KEM fails the handshake.
     PqOnly,
     /// X25519 only. Servers never use it; tests use it to play an old client.
     ClassicalOnly,
@@ -28,7 +29,13 @@ impl KeyExchangePolicy {
     pub fn groups(self) -> Vec<&'static dyn SupportedKxGroup> {
         match self {
             Self::HybridPreferred => vec![aws_lc_rs::kx_group::X25519MLKEM768, aws_lc_rs::kx_group::X25519],
-            Self::PqOnly => vec![aws_lc_rs::kx_group::X25519MLKEM768],
+            // Hybrids first; pure ML-KEM only for clients that offer nothing else.
+            Self::PqOnly => vec![
+                aws_lc_rs::kx_group::X25519MLKEM768,
+                aws_lc_rs::kx_group::SECP256R1MLKEM768,
+                aws_lc_rs::kx_group::MLKEM1024,
+                aws_lc_rs::kx_group::MLKEM768,
+            ],
             Self::ClassicalOnly => vec![aws_lc_rs::kx_group::X25519],
         }
     }
@@ -71,6 +78,11 @@ pub fn group_name(group: NamedGroup) -> String {
     match group {
         NamedGroup::X25519MLKEM768 => "X25519MLKEM768".to_owned(),
         NamedGroup::X25519 => "X25519".to_owned(),
+        NamedGroup::secp256r1MLKEM768 => "SecP256r1MLKEM768".to_owned(),
+        NamedGroup::MLKEM768 => "MLKEM768".to_owned(),
+        NamedGroup::MLKEM1024 => "MLKEM1024".to_owned(),
+        NamedGroup::X448 => "X448".to_owned(),
+        NamedGroup::secp521r1 => "secp521r1".to_owned(),
         NamedGroup::secp256r1 => "secp256r1".to_owned(),
         NamedGroup::secp384r1 => "secp384r1".to_owned(),
         other => format!("0x{:04x}", u16::from(other)),
@@ -79,7 +91,10 @@ pub fn group_name(group: NamedGroup) -> String {
 
 /// Whether a group resists a quantum attacker who records the handshake.
 pub fn is_post_quantum(group: NamedGroup) -> bool {
-    matches!(group, NamedGroup::X25519MLKEM768 | NamedGroup::MLKEM768 | NamedGroup::MLKEM1024)
+    matches!(
+        group,
+        NamedGroup::X25519MLKEM768 | NamedGroup::secp256r1MLKEM768 | NamedGroup::MLKEM768 | NamedGroup::MLKEM1024
+    )
 }
 
 fn provider(policy: KeyExchangePolicy) -> Arc<CryptoProvider> {

@@ -10,7 +10,8 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::LazyConfigAcceptor;
+use tokio_rustls::server::TlsStream;
 use tower::ServiceExt;
 
 use crate::connection::{ConnectionInfo, ConnectionLog};
@@ -26,7 +27,6 @@ pub async fn serve(
     connections: Arc<ConnectionLog>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    let acceptor = TlsAcceptor::from(tls);
     tokio::pin!(shutdown);
 
     loop {
@@ -46,29 +46,26 @@ pub async fn serve(
             }
         };
 
-        let acceptor = acceptor.clone();
+        let tls = Arc::clone(&tls);
         let app = app.clone();
         let connections = Arc::clone(&connections);
         tokio::spawn(async move {
-            serve_connection(acceptor, tcp, peer, app, connections).await;
+            serve_connection(tls, tcp, peer, app, connections).await;
         });
     }
 }
 
 async fn serve_connection(
-    acceptor: TlsAcceptor,
+    tls: Arc<rustls::ServerConfig>,
     tcp: tokio::net::TcpStream,
     peer: SocketAddr,
     app: Router,
     connections: Arc<ConnectionLog>,
 ) {
     let _ = tcp.set_nodelay(true);
-    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(err)) => {
-            tracing::info!(peer = %peer, error = %err, "TLS handshake failed");
-            return;
-        }
+    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(tls, tcp, peer)).await {
+        Ok(Some(stream)) => stream,
+        Ok(None) => return,
         Err(_) => {
             tracing::info!(peer = %peer, "TLS handshake timed out");
             return;
@@ -94,4 +91,43 @@ async fn serve_connection(
     if let Err(err) = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).await {
         tracing::debug!(peer = %peer, error = %err, "connection closed with error");
     }
+}
+
+/// Reads the ClientHello first, so that a client offering none of the
+/// server's key-exchange groups (a classical client against `--pq-only`) is
+/// logged with the groups it offered, then runs the handshake.
+async fn handshake(tls: Arc<rustls::ServerConfig>, tcp: tokio::net::TcpStream, peer: SocketAddr) -> Option<TlsStream<tokio::net::TcpStream>> {
+    let start = match LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp).await {
+        Ok(start) => start,
+        Err(err) => {
+            tracing::info!(peer = %peer, error = %err, "TLS handshake failed before ClientHello");
+            return None;
+        }
+    };
+
+    let offered: Vec<rustls::NamedGroup> = start.client_hello().named_groups().map(<[_]>::to_vec).unwrap_or_default();
+    let accepted: Vec<rustls::NamedGroup> = tls.crypto_provider().kx_groups.iter().map(|g| g.name()).collect();
+    if !offered.iter().any(|group| accepted.contains(group)) {
+        tracing::warn!(
+            peer = %peer,
+            offered = %names(&offered),
+            accepted = %names(&accepted),
+            "TLS client rejected: it offers no accepted key-exchange group"
+        );
+        // rustls finishes the refusal with a handshake_failure alert, so
+        // the client reports a TLS error rather than a reset connection.
+    }
+
+    match start.into_stream(tls).await {
+        Ok(stream) => Some(stream),
+        Err(err) => {
+            tracing::info!(peer = %peer, error = %err, "TLS handshake failed");
+            None
+        }
+    }
+}
+
+fn names(groups: &[rustls::NamedGroup]) -> String {
+    let names: Vec<String> = groups.iter().map(|g| hearth_pqc::group_name(*g)).collect();
+    if names.is_empty() { "none".to_owned() } else { names.join(",") }
 }

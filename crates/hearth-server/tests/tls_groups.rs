@@ -89,3 +89,27 @@ fn config_file_sets_libraries_and_pq_only() {
     assert!(!server.items().is_empty(), "library from the config file was not scanned");
     assert!(classical.is_err(), "pq_only from the config file was not applied");
 }
+
+#[test]
+fn pq_only_refuses_curl_and_logs_offered_groups() {
+    let library = tempfile::tempdir().unwrap();
+    let server = Server::start_with(&[library.path()], &["--pq-only"]);
+
+    let output = std::process::Command::new("curl")
+        .args(["--silent", "--show-error", "--cacert"])
+        .arg(server.ca_file())
+        .arg(server.url("/api/v1/health"))
+        .output()
+        .expect("curl is installed (apt-get install curl)");
+
+    assert!(!output.status.success(), "curl with OpenSSL 3.0 connected to a pq-only server");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("alert") || stderr.contains("handshake"), "curl error is not a TLS failure: {stderr}");
+    let log = server.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("offers no accepted key-exchange group"))
+        .unwrap_or_else(|| panic!("no rejection logged:\n{log}"));
+    assert!(line.contains("offered=") && line.contains("X25519"), "{line}");
+    assert!(line.contains("accepted=X25519MLKEM768"), "{line}");
+}
