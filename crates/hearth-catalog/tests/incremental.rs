@@ -216,3 +216,28 @@ fn probe_timeout_is_reported_and_scan_completes() {
     assert_eq!(summary.problems, 3);
     assert!(impatient.problems().unwrap().iter().all(|p| p.category == "timeout"), "{:#?}", impatient.problems().unwrap());
 }
+
+#[test]
+fn identical_copies_moved_together_keep_their_ids() {
+    let f = fixture();
+    let names = ["one.png", "two.png", "three.png"];
+    for name in names {
+        std::fs::copy(f.library.join("logo.png"), f.library.join(name)).unwrap();
+    }
+    scan(&f.catalog);
+    let ids: Vec<String> = names.iter().map(|n| id_of(&f.catalog, n.trim_end_matches(".png"))).collect();
+    assert!(f.catalog.set_play_state(&ids[1], 777, false).unwrap());
+
+    std::fs::create_dir_all(f.library.join("sub")).unwrap();
+    for name in names {
+        std::fs::rename(f.library.join(name), f.library.join("sub").join(name)).unwrap();
+    }
+    let summary = scan(&f.catalog);
+
+    assert_eq!(summary.moved, 3);
+    for (name, id) in names.iter().zip(&ids) {
+        let item = f.catalog.item(id).unwrap().unwrap();
+        assert_eq!(item.path, format!("sub/{name}"), "id of {name} moved to another copy");
+    }
+    assert_eq!(f.catalog.item(&ids[1]).unwrap().unwrap().play_state.unwrap().position_ms, 777);
+}

@@ -52,6 +52,15 @@ pub struct ServerIdentity {
 }
 
 impl HouseholdCa {
+    /// Loads the CA from `dir`, failing when there is none, so that a
+    /// mistyped folder never produces a CA the server does not use.
+    pub fn load(dir: &Path) -> Result<Self, PqcError> {
+        if !dir.join(CA_CERT_FILE).exists() || !dir.join(CA_KEY_FILE).exists() {
+            return Err(PqcError::MissingCa { dir: dir.to_owned() });
+        }
+        Self::load_or_create(dir)
+    }
+
     /// Loads the CA from `dir`, or creates one there if none exists yet.
     pub fn load_or_create(dir: &Path) -> Result<Self, PqcError> {
         create_private_dir(dir)?;
@@ -301,6 +310,17 @@ mod tests {
         assert!(second.reissued);
         assert_ne!(second.chain[0], first.chain[0]);
         assert_eq!(second.chain[1], first.chain[1]);
+    }
+
+    #[test]
+    fn load_without_ca_fails_and_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let tls = dir.path().join("tls");
+
+        let err = HouseholdCa::load(&tls).err().expect("missing CA must fail");
+
+        assert!(matches!(err, PqcError::MissingCa { .. }), "{err}");
+        assert!(!tls.exists(), "load created the folder");
     }
 
     #[test]

@@ -29,6 +29,12 @@ pub enum PqcError {
         /// What was wrong with it.
         reason: String,
     },
+    /// No household CA exists in the folder.
+    #[error("no household CA in {}: check --data-dir, or start `hearth serve` once to create one", dir.display())]
+    MissingCa {
+        /// The folder that was searched.
+        dir: PathBuf,
+    },
     /// rustls rejected the configuration.
     #[error("invalid TLS configuration: {0}")]
     Tls(#[from] rustls::Error),

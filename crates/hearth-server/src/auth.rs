@@ -89,8 +89,10 @@ pub async fn require_token(State(state): State<AppState>, mut request: Request, 
 
 /// Extracts the token from the Authorization header, else from the cookie.
 pub fn presented_token(headers: &HeaderMap) -> Option<String> {
+    // The scheme name is case-insensitive (RFC 9110 section 11.1).
     if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
-        && let Some(token) = value.strip_prefix("Bearer ")
+        && let Some((scheme, token)) = value.split_once(' ')
+        && scheme.eq_ignore_ascii_case("bearer")
     {
         return Some(token.trim().to_owned());
     }
@@ -132,6 +134,14 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
         headers.insert(header::COOKIE, HeaderValue::from_static("hearth_token=def"));
+
+        assert_eq!(presented_token(&headers).as_deref(), Some("abc"));
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("bEaReR abc"));
 
         assert_eq!(presented_token(&headers).as_deref(), Some("abc"));
     }

@@ -211,7 +211,8 @@ fn print_welcome(bound: SocketAddr, tokens: &Tokens, paths: &DataPaths, librarie
         KeyExchangePolicy::PqOnly => "X25519MLKEM768 only",
         _ => "X25519MLKEM768, X25519 fallback",
     };
-    println!("Hearth is serving {items} items from {libraries} libraries (key exchange: {exchange}).");
+    println!("Hearth is serving {libraries} libraries with {items} items indexed so far; a scan for new files starts now.");
+    println!("  Key exchange:   {exchange}");
     println!("  Listening:      https://{bound}");
     println!("  Open:           https://{host}:{port}/login");
     println!("  Admin token:    {}", tokens.admin());
@@ -266,7 +267,7 @@ fn scan(args: ScanArgs, file: &FileConfig) -> Result<()> {
     }
 
     println!(
-        "Scanned {} files in {:.1} s: {} added, {} updated, {} moved, {} unchanged, {} missing, {} not media, {} problems.",
+        "Scanned {} files in {:.1} s: {} added, {} updated, {} moved, {} unchanged, {} missing, {} ignored as not media, {} problems.",
         summary.discovered,
         summary.elapsed_ms as f64 / 1000.0,
         summary.added,
@@ -300,7 +301,7 @@ fn progress_bar() -> ProgressBar {
 
 fn export_ca(args: &DataDirArg, file: &FileConfig) -> Result<()> {
     let paths = DataPaths::new(&data_dir(args, file));
-    let ca = HouseholdCa::load_or_create(&paths.tls)?;
+    let ca = HouseholdCa::load(&paths.tls)?;
     print!("{}", ca.cert_pem());
     Ok(())
 }

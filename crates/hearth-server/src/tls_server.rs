@@ -2,12 +2,18 @@
 //! or HTTP/2 by ALPN.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Semaphore;
 
 use axum::Router;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio_rustls::LazyConfigAcceptor;
@@ -18,6 +24,24 @@ use crate::connection::{ConnectionInfo, ConnectionLog};
 
 /// Time a client gets to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a client gets to send a complete HTTP/1.1 request header.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(20);
+/// A connection with no bytes read or written for this long is closed. A
+/// paused player reconnects with a range request when it resumes.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How often idle connections are looked for.
+const IDLE_CHECK_INTERVAL: Duration = Duration::from_secs(5);
+/// HTTP/2 keep-alive ping interval; a peer that misses a ping for
+/// [`HTTP2_PING_TIMEOUT`] is gone.
+const HTTP2_PING_INTERVAL: Duration = Duration::from_secs(30);
+/// See [`HTTP2_PING_INTERVAL`].
+const HTTP2_PING_TIMEOUT: Duration = Duration::from_secs(20);
+/// Open connections allowed at once. A household needs a few dozen; the cap
+/// keeps one misbehaving device from using up the process's file
+/// descriptors.
+pub const MAX_CONNECTIONS: usize = 512;
+/// Minimum time between two "connection limit reached" warnings.
+const LIMIT_WARNING_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Accepts connections on `listener` until `shutdown` resolves.
 pub async fn serve(
@@ -28,6 +52,8 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut last_limit_warning: Option<Instant> = None;
 
     loop {
         let (tcp, peer) = tokio::select! {
@@ -46,11 +72,21 @@ pub async fn serve(
             }
         };
 
+        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+            if last_limit_warning.is_none_or(|at| at.elapsed() >= LIMIT_WARNING_INTERVAL) {
+                tracing::warn!(peer = %peer, limit = MAX_CONNECTIONS, "connection limit reached, closing new connections");
+                last_limit_warning = Some(Instant::now());
+            }
+            drop(tcp);
+            continue;
+        };
+
         let tls = Arc::clone(&tls);
         let app = app.clone();
         let connections = Arc::clone(&connections);
         tokio::spawn(async move {
             serve_connection(tls, tcp, peer, app, connections).await;
+            drop(permit);
         });
     }
 }
@@ -87,9 +123,34 @@ async fn serve_connection(
         request.extensions_mut().insert(info.clone());
         app.clone().oneshot(request)
     });
-    let builder = auto::Builder::new(TokioExecutor::new());
-    if let Err(err) = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).await {
-        tracing::debug!(peer = %peer, error = %err, "connection closed with error");
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(HTTP2_PING_INTERVAL)
+        .keep_alive_timeout(HTTP2_PING_TIMEOUT);
+
+    let activity = Activity::new();
+    let io = TokioIo::new(ActivityTracked { inner: stream, activity: Arc::clone(&activity) });
+    let connection = builder.serve_connection_with_upgrades(io, service);
+    tokio::pin!(connection);
+    let mut ticker = tokio::time::interval(IDLE_CHECK_INTERVAL);
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(err) = result {
+                    tracing::debug!(peer = %peer, error = %err, "connection closed with error");
+                }
+                return;
+            }
+            _ = ticker.tick() => {
+                if activity.idle_for() >= IDLE_TIMEOUT {
+                    tracing::debug!(peer = %peer, "closing idle connection");
+                    return;
+                }
+            }
+        }
     }
 }
 
@@ -130,4 +191,76 @@ async fn handshake(tls: Arc<rustls::ServerConfig>, tcp: tokio::net::TcpStream, p
 fn names(groups: &[rustls::NamedGroup]) -> String {
     let names: Vec<String> = groups.iter().map(|g| hearth_pqc::group_name(*g)).collect();
     if names.is_empty() { "none".to_owned() } else { names.join(",") }
+}
+
+/// Time of the last byte read or written on a connection.
+struct Activity {
+    start: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Arc<Self> {
+        Arc::new(Self { start: Instant::now(), last_ms: AtomicU64::new(0) })
+    }
+
+    fn touch(&self) {
+        self.last_ms.store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn idle_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+        self.start.elapsed().saturating_sub(last)
+    }
+}
+
+/// A stream that records every successful read and write in [`Activity`].
+struct ActivityTracked<S> {
+    inner: S,
+    activity: Arc<Activity>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for ActivityTracked<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(result, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.activity.touch();
+        }
+        result
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for ActivityTracked<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write(cx, data);
+        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        result
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        result
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
 }

@@ -25,14 +25,25 @@ const STEP_LIMIT_MS: &str = "60000";
 
 #[test]
 fn chromium_plays_video_over_x25519mlkem768() {
+    play_and_check(&[], "browser-play.png");
+}
+
+#[test]
+fn chromium_still_plays_in_pq_only_mode() {
+    play_and_check(&["--pq-only"], "browser-play-pq-only.png");
+}
+
+/// Starts a server with `extra` arguments, plays the sample in Chromium and
+/// checks playback and the key exchange of every browser connection.
+fn play_and_check(extra: &[&str], screenshot_name: &str) {
     common::require_samples();
     assert!(
         Path::new(PLAYWRIGHT_CORE).is_dir(),
         "{PLAYWRIGHT_CORE} is missing: run `npm ci --prefix tests/e2e` (scripts/test does)"
     );
-    let server = Server::start(&[Path::new(SAMPLES), Path::new(SOUNDS)]);
+    let server = Server::start_with(&[Path::new(SAMPLES), Path::new(SOUNDS)], extra);
     server.wait_for_scan();
-    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-play.png");
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join(screenshot_name);
 
     let before = server.connection_mark();
     let output = common::output_within(

@@ -41,6 +41,13 @@ fn hostile_library(dir: &Path) -> PathBuf {
 
     // A symlink loop: films/loop points back at the library root.
     symlink("..", root.join("films/loop")).unwrap();
+    // Two symlinks pointing at each other.
+    symlink("ping.mp4", root.join("films/pong.mp4")).unwrap();
+    symlink("pong.mp4", root.join("films/ping.mp4")).unwrap();
+    // A named pipe posing as a film: opening it would block a reader forever.
+    let fifo = std::ffi::CString::new(root.join("films/pipe.mp4").as_os_str().as_bytes()).unwrap();
+    // SAFETY: `fifo` is a valid NUL-terminated path that outlives the call.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0, "mkfifo failed");
     // A dangling symlink with a media name.
     symlink("/nonexistent/holiday.mp4", root.join("films/dangling.mp4")).unwrap();
     // A name that is not valid UTF-8 (byte 0x85), holding a real photo.
@@ -120,7 +127,10 @@ fn hostile_entries_are_reported_and_scan_completes() {
     expect("films/fake.mp4", "not_media", "error");
     expect("films/secret.mp4", "unreadable", "error");
     expect("photos/caf\u{fffd}.jpg", "name_not_utf8", "warning");
-    assert_eq!(problems.len(), 7, "unexpected problems: {problems:#?}");
+    expect("films/ping.mp4", "symlink_loop", "error");
+    expect("films/pong.mp4", "symlink_loop", "error");
+    expect("films/pipe.mp4", "not_regular_file", "error");
+    assert_eq!(problems.len(), 10, "unexpected problems: {problems:#?}");
 
     let summary = &report["summary"];
     // 11 good files, the bell and the photo with the Latin-1 name.

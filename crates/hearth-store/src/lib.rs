@@ -26,8 +26,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Errors from opening, migrating or using the database.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database folder could not be created.
-    #[error("failed to create database folder {path}: {source}")]
+    /// The database folder or file could not be created.
+    #[error("failed to create {path}: {source}")]
     CreateDir {
         /// The folder.
         path: PathBuf,
@@ -101,6 +101,7 @@ impl Store {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDir { path: parent.to_owned(), source })?;
         }
+        restrict_to_owner(path)?;
         let store = Self { path: path.to_owned(), idle: Mutex::new(Vec::new()) };
 
         let conn = store.connect()?;
@@ -185,6 +186,18 @@ impl Store {
     }
 }
 
+/// Creates the database file with mode 0600, or narrows an existing one to
+/// it, before SQLite opens it. SQLite gives the WAL and shared-memory files
+/// the same mode, so the catalog (which holds photo locations) is readable
+/// by its owner only.
+fn restrict_to_owner(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+
+    let open_err = |source| StoreError::CreateDir { path: path.to_owned(), source };
+    std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path).map_err(open_err)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(open_err)
+}
+
 /// A connection borrowed from the [`Store`]; it returns to the pool on drop.
 pub struct PooledConnection<'a> {
     store: &'a Store,
@@ -236,6 +249,20 @@ mod tests {
         let fk: i64 = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
         assert_eq!(fk, 1);
+    }
+
+    #[test]
+    fn database_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hearth.sqlite3");
+        let store = Store::open(&path).unwrap();
+        store.get().unwrap().execute_batch("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1);").unwrap();
+
+        for file in ["hearth.sqlite3", "hearth.sqlite3-wal"] {
+            let mode = std::fs::metadata(dir.path().join(file)).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{file} has mode {mode:o}");
+        }
     }
 
     #[test]

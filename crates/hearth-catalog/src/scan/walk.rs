@@ -42,6 +42,11 @@ pub(crate) fn walk(root: &Path, known: &HashMap<Vec<u8>, StoredStat>, jobs: Sync
             }
         };
         if !entry.file_type().is_file() {
+            if let Some(message) = special_file_problem(root, entry.path(), entry.file_type())
+                && messages.send(message).is_err()
+            {
+                return;
+            }
             continue;
         }
 
@@ -100,6 +105,12 @@ fn walk_problem(root: &Path, err: &walkdir::Error) -> Message {
     let path = err.path().unwrap_or(root);
     let rel_path = relative_bytes(root, path);
 
+    // A cycle of symlinks (a -> b -> a) never reaches a folder, so walkdir
+    // sees it as the kernel's "too many levels of symbolic links".
+    if err.io_error().and_then(std::io::Error::raw_os_error) == Some(libc::ELOOP) {
+        let reason = format!("symlink loop: {} is part of a cycle of symlinks; remove or retarget the links", path.display());
+        return Message::WalkProblem { rel_path, category: "symlink_loop", reason };
+    }
     if let Some(ancestor) = err.loop_ancestor() {
         let reason = format!(
             "symlink loop: {} points back to its ancestor {}; remove or retarget the link",
@@ -126,4 +137,26 @@ fn walk_problem(root: &Path, err: &walkdir::Error) -> Message {
     }
     let reason = format!("cannot visit {}: {err}", path.display());
     Message::WalkProblem { rel_path, category: "unreadable", reason }
+}
+
+/// A FIFO, socket or device whose name looks like media is reported, because
+/// the household probably expects to see it; other special files are
+/// skipped quietly.
+fn special_file_problem(root: &Path, path: &Path, file_type: std::fs::FileType) -> Option<Message> {
+    use std::os::unix::fs::FileTypeExt;
+
+    if file_type.is_dir() || hearth_media::kind_from_extension(path).is_none() {
+        return None;
+    }
+    let what = if file_type.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_block_device() || file_type.is_char_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    };
+    let reason = format!("{} is {what}, not a regular file; Hearth only indexes regular files", path.display());
+    Some(Message::WalkProblem { rel_path: relative_bytes(root, path), category: "not_regular_file", reason })
 }

@@ -99,6 +99,7 @@ pub(crate) fn scan_library(
     on_progress(&state.progress);
     state.finish(&mut conn)?;
 
+    state.progress.problems = state.summary.problems;
     state.summary.discovered = state.progress.unchanged + state.progress.queued;
     state.summary.unchanged = state.progress.unchanged;
     state.summary.elapsed_ms = started.elapsed().as_millis() as u64;
@@ -270,7 +271,7 @@ impl ScanState {
             .optional()?;
         let (id, counter) = match at_path {
             Some(id) => (id, &mut self.summary.updated),
-            None => match self.moved_item(tx, sha256)? {
+            None => match self.moved_item(tx, sha256, &job.rel_path)? {
                 Some(id) => {
                     tx.execute("UPDATE files SET item_id = NULL WHERE item_id = ?1", [&id])?;
                     (id, &mut self.summary.moved)
@@ -317,7 +318,7 @@ impl ScanState {
     /// An item with this content whose file is gone: missing already, or its
     /// recorded path no longer exists on disk (the move was seen from the
     /// new side first).
-    fn moved_item(&self, tx: &Transaction, sha256: &str) -> Result<Option<String>, CatalogError> {
+    fn moved_item(&self, tx: &Transaction, sha256: &str, new_rel_path: &[u8]) -> Result<Option<String>, CatalogError> {
         let mut stmt = tx.prepare_cached(
             "SELECT i.id, i.missing, l.root, i.rel_path FROM items i JOIN libraries l ON l.id = i.library_id
              WHERE i.sha256 = ?1 ORDER BY i.missing DESC",
@@ -328,13 +329,21 @@ impl ScanState {
             })?
             .collect::<Result<Vec<_>, _>>()?;
 
-        for (id, missing, root, rel_path) in candidates {
-            let old_path = Path::new(OsStr::from_bytes(&root)).join(OsStr::from_bytes(&rel_path));
-            if missing || std::fs::symlink_metadata(&old_path).is_err() {
-                return Ok(Some(id));
-            }
-        }
-        Ok(None)
+        let gone: Vec<(String, Vec<u8>)> = candidates
+            .into_iter()
+            .filter(|(_, missing, root, rel_path)| {
+                let old_path = Path::new(OsStr::from_bytes(root)).join(OsStr::from_bytes(rel_path));
+                *missing || std::fs::symlink_metadata(&old_path).is_err()
+            })
+            .map(|(id, _, _, rel_path)| (id, rel_path))
+            .collect();
+
+        // Several identical copies moved together: pair each new path with
+        // the old one of the same file name first, so ids and play states do
+        // not swap between copies.
+        let new_name = Path::new(OsStr::from_bytes(new_rel_path)).file_name();
+        let same_name = gone.iter().find(|(_, rel_path)| Path::new(OsStr::from_bytes(rel_path)).file_name() == new_name);
+        Ok(same_name.or(gone.first()).map(|(id, _)| id.clone()))
     }
 
     fn mark_path_missing(&self, tx: &Transaction, rel_path: &[u8]) -> Result<(), CatalogError> {
