@@ -6,7 +6,8 @@ use hearth_store::Migration;
 pub const DOMAIN: &str = "catalog";
 
 /// The catalog's schema steps, oldest first.
-pub const MIGRATIONS: &[Migration] = &[Migration {
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
     version: 1,
     name: "libraries_items_files_problems",
     sql: r#"
@@ -78,4 +79,9 @@ CREATE TABLE play_state (
     updated_at INTEGER NOT NULL DEFAULT (unixepoch())
 ) STRICT;
 "#,
+}, Migration {
+    version: 2,
+    name: "files_item_index",
+    // Move detection and the end-of-scan orphan check look files up by item.
+    sql: "CREATE INDEX files_item ON files(item_id);",
 }];

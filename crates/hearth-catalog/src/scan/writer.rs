@@ -21,6 +21,8 @@ use crate::id::new_item_id;
 const BATCH_SIZE: usize = 256;
 /// Maximum time an outcome waits before its batch is committed.
 const BATCH_INTERVAL: Duration = Duration::from_millis(500);
+/// Items with the same content considered as the old side of one move.
+const MAX_MOVE_CANDIDATES: i64 = 64;
 /// Minimum time between two progress reports.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -319,12 +321,19 @@ impl ScanState {
     /// recorded path no longer exists on disk (the move was seen from the
     /// new side first).
     fn moved_item(&self, tx: &Transaction, sha256: &str, new_rel_path: &[u8]) -> Result<Option<String>, CatalogError> {
+        // Items already seen in this scan are still in place and cannot be
+        // the old side of a move; leaving them out keeps a library with
+        // thousands of identical files from turning quadratic.
         let mut stmt = tx.prepare_cached(
             "SELECT i.id, i.missing, l.root, i.rel_path FROM items i JOIN libraries l ON l.id = i.library_id
-             WHERE i.sha256 = ?1 ORDER BY i.missing DESC",
+             WHERE i.sha256 = ?1
+               AND (i.missing = 1 OR NOT EXISTS (
+                   SELECT 1 FROM files f WHERE f.item_id = i.id AND f.scan_generation >= ?2))
+             ORDER BY i.missing DESC
+             LIMIT ?3",
         )?;
         let candidates = stmt
-            .query_map([sha256], |row| {
+            .query_map(params![sha256, self.generation, MAX_MOVE_CANDIDATES], |row| {
                 Ok((row.get::<_, String>(0)?, row.get::<_, bool>(1)?, row.get::<_, Vec<u8>>(2)?, row.get::<_, Vec<u8>>(3)?))
             })?
             .collect::<Result<Vec<_>, _>>()?;
