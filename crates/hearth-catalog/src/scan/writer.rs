@@ -123,6 +123,11 @@ struct ScanState {
     pending: Vec<Pending>,
     progress: ScanProgress,
     summary: ScanSummary,
+    /// Hashes known to have no move candidate in this scan. The candidate
+    /// set only shrinks while a scan runs (except when an item goes missing,
+    /// which clears this set), so thousands of identical new files cost one
+    /// query, not one each.
+    no_move_candidates: std::collections::HashSet<String>,
 }
 
 impl ScanState {
@@ -137,7 +142,15 @@ impl ScanState {
             problems: 0,
             current: None,
         };
-        Self { library_id, root: root.to_owned(), generation, pending: Vec::new(), progress, summary: ScanSummary::default() }
+        Self {
+            library_id,
+            root: root.to_owned(),
+            generation,
+            pending: Vec::new(),
+            progress,
+            summary: ScanSummary::default(),
+            no_move_candidates: std::collections::HashSet::new(),
+        }
     }
 
     /// Stores every pending outcome in one transaction.
@@ -320,7 +333,11 @@ impl ScanState {
     /// An item with this content whose file is gone: missing already, or its
     /// recorded path no longer exists on disk (the move was seen from the
     /// new side first).
-    fn moved_item(&self, tx: &Transaction, sha256: &str, new_rel_path: &[u8]) -> Result<Option<String>, CatalogError> {
+    fn moved_item(&mut self, tx: &Transaction, sha256: &str, new_rel_path: &[u8]) -> Result<Option<String>, CatalogError> {
+        if self.no_move_candidates.contains(sha256) {
+            return Ok(None);
+        }
+
         // Items already seen in this scan are still in place and cannot be
         // the old side of a move; leaving them out keeps a library with
         // thousands of identical files from turning quadratic.
@@ -352,10 +369,15 @@ impl ScanState {
         // not swap between copies.
         let new_name = Path::new(OsStr::from_bytes(new_rel_path)).file_name();
         let same_name = gone.iter().find(|(_, rel_path)| Path::new(OsStr::from_bytes(rel_path)).file_name() == new_name);
-        Ok(same_name.or(gone.first()).map(|(id, _)| id.clone()))
+        let chosen = same_name.or(gone.first()).map(|(id, _)| id.clone());
+        if chosen.is_none() {
+            self.no_move_candidates.insert(sha256.to_owned());
+        }
+        Ok(chosen)
     }
 
-    fn mark_path_missing(&self, tx: &Transaction, rel_path: &[u8]) -> Result<(), CatalogError> {
+    fn mark_path_missing(&mut self, tx: &Transaction, rel_path: &[u8]) -> Result<(), CatalogError> {
+        self.no_move_candidates.clear();
         tx.execute(
             "UPDATE items SET missing = 1, updated_at = unixepoch() WHERE library_id = ?1 AND rel_path = ?2 AND missing = 0",
             params![self.library_id, rel_path],
