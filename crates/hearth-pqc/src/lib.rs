@@ -13,6 +13,15 @@
 //! - [`ca`] creates and loads the household certificate authority and the
 //!   server certificate it signs. Certificates stay classical (ECDSA P-256)
 //!   because no browser verifies ML-DSA certificates yet.
+//! - [`sign`] signs with Ed25519 and ML-DSA-65 together (FIPS 204); a
+//!   signature is valid only when both parts verify.
+//! - [`kem`] wraps content keys and derives link keys with X-Wing (X25519
+//!   with ML-KEM-768, FIPS 203).
+//! - [`keystore`] keeps private keys sealed at rest under a key-encryption
+//!   key from the OS keyring or a 0600 file, versioned and rotated.
+//! - [`qkd`] sets up link keys between two Hearth nodes from X-Wing, mixing
+//!   in a quantum key distribution key when a key manager is configured,
+//!   with key confirmation both ways and a logged fallback to X-Wing alone.
 //!
 //! What this does not protect against: a quantum attacker who forges the
 //! classical certificate signature in real time (an active attack, not a
@@ -22,6 +31,10 @@
 
 pub mod ca;
 mod error;
+pub mod kem;
+pub mod keystore;
+pub mod qkd;
+pub mod sign;
 pub mod tls;
 
 pub use ca::{HouseholdCa, ServerIdentity};
