@@ -140,6 +140,16 @@ impl HouseholdCa {
         Ok(ServerIdentity { chain: vec![leaf, self.cert_der()?], key, reissued })
     }
 
+    /// Issues a new server leaf with a new key now, whatever the state of
+    /// the stored one: the emergency rotation after a suspected key leak.
+    pub fn reissue_server_identity(&self, dns_names: &[String], ips: &[IpAddr]) -> Result<ServerIdentity, PqcError> {
+        let cert_path = self.dir.join(SERVER_CERT_FILE);
+        let key_path = self.dir.join(SERVER_KEY_FILE);
+        self.issue_leaf(&cert_path, &key_path, dns_names, ips)?;
+        self.server_identity(dns_names, ips)
+            .map(|identity| ServerIdentity { reissued: true, ..identity })
+    }
+
     fn issue_leaf(&self, cert_path: &Path, key_path: &Path, dns_names: &[String], ips: &[IpAddr]) -> Result<(), PqcError> {
         let issuer = Issuer::from_ca_cert_pem(&self.cert_pem, &self.key).map_err(|e| PqcError::InvalidPem {
             path: self.dir.join(CA_CERT_FILE),

@@ -27,6 +27,8 @@ pub struct DataPaths {
     pub tls: PathBuf,
     /// Cached thumbnails.
     pub thumbnails: PathBuf,
+    /// Sealed private keys (signing keys) and their key-encryption key.
+    pub keys: PathBuf,
 }
 
 impl DataPaths {
@@ -36,6 +38,7 @@ impl DataPaths {
             database: root.join("hearth.sqlite3"),
             tls: root.join("tls"),
             thumbnails: root.join("cache/thumbnails"),
+            keys: root.join("keys"),
         }
     }
 }

@@ -31,6 +31,9 @@ pub enum ApiError {
     /// A blocking task panicked or was cancelled.
     #[error("background task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    /// Rotating or listing keys failed.
+    #[error("key rotation failure: {0}")]
+    Rotation(String),
     /// Making or caching a thumbnail failed.
     #[error("thumbnail failure: {0}")]
     Thumbnail(String),
@@ -54,7 +57,9 @@ impl ApiError {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Catalog(_) | Self::Stream(_) | Self::Join(_) | Self::Thumbnail(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Catalog(_) | Self::Stream(_) | Self::Join(_) | Self::Thumbnail(_) | Self::Rotation(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 }

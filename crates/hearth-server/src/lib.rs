@@ -12,6 +12,7 @@ pub mod config;
 pub mod connection;
 pub mod error;
 pub mod middleware;
+pub mod rotation;
 pub mod routes;
 pub mod state;
 pub mod stream;

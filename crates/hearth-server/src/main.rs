@@ -15,6 +15,7 @@ use hearth_server::config::{
     DEFAULT_LISTEN, DataPaths, FileConfig, default_data_dir, display_host, host_addresses, host_names,
 };
 use hearth_server::connection::ConnectionLog;
+use hearth_server::rotation::KeyRotation;
 use hearth_server::state::{AppState, ScanEvents};
 use hearth_server::thumbnails::ThumbnailCache;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -40,6 +41,33 @@ enum Command {
         #[command(subcommand)]
         command: CaCommand,
     },
+    /// Manage the server's keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Rotate the TLS certificate and the signing key of a running server now,
+    /// without a restart (after a suspected key leak).
+    Rotate(RotateArgs),
+}
+
+#[derive(Args)]
+struct RotateArgs {
+    /// Address of the running server.
+    #[arg(long, default_value = "https://127.0.0.1:8443")]
+    server: String,
+    /// The admin token printed by `hearth serve`.
+    #[arg(long, env = "HEARTH_ADMIN_TOKEN")]
+    token: String,
+    /// Why the keys are rotated, for the server log.
+    #[arg(long, default_value = "requested from the command line")]
+    reason: String,
+    #[command(flatten)]
+    data: DataDirArg,
 }
 
 #[derive(Subcommand)]
@@ -109,6 +137,7 @@ fn main() -> Result<()> {
         Command::Serve(args) => serve(args, &file),
         Command::Scan(args) => scan(args, &file),
         Command::Ca { command: CaCommand::Export(args) } => export_ca(&args, &file),
+        Command::Keys { command: KeysCommand::Rotate(args) } => rotate_keys(&args, &file),
     }
 }
 
@@ -155,10 +184,11 @@ fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
         tracing::warn!("no library folders yet; start again with --library DIR");
     }
 
-    let ca = HouseholdCa::load_or_create(&paths.tls).context("failed to set up the household CA")?;
-    let identity = ca.server_identity(&host_names(), &host_addresses())?;
     let policy = if pq_only { KeyExchangePolicy::PqOnly } else { KeyExchangePolicy::HybridPreferred };
-    let tls = hearth_pqc::server_config(identity.chain, identity.key, policy)?;
+    let rotation = Arc::new(
+        KeyRotation::start(&paths, host_names(), host_addresses(), policy).context("failed to set up TLS and signing keys")?,
+    );
+    let tls = rotation.tls();
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = runtime.block_on(async move {
@@ -175,6 +205,7 @@ fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
             connections: Arc::clone(&connections),
             scan_events: ScanEvents::new(),
             thumbnails: Arc::new(ThumbnailCache::new(paths.thumbnails.clone())),
+            rotation: Some(Arc::clone(&rotation)),
         };
 
         print_welcome(bound, &tokens, &paths, libraries.len(), catalog.item_count()?, policy);
@@ -303,5 +334,33 @@ fn export_ca(args: &DataDirArg, file: &FileConfig) -> Result<()> {
     let paths = DataPaths::new(&data_dir(args, file));
     let ca = HouseholdCa::load(&paths.tls)?;
     print!("{}", ca.cert_pem());
+    Ok(())
+}
+
+/// Asks a running server to rotate its keys, trusting only the household CA.
+fn rotate_keys(args: &RotateArgs, file: &FileConfig) -> Result<()> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    let paths = DataPaths::new(&data_dir(&args.data, file));
+    let ca = HouseholdCa::load(&paths.tls)?;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from_pem_slice(ca.cert_pem().as_bytes()).context("household CA is not valid PEM")?)?;
+    let tls = hearth_pqc::client_config(roots, KeyExchangePolicy::HybridPreferred, &[b"h2", b"http/1.1"])?;
+    let client = reqwest::blocking::Client::builder().tls_backend_preconfigured((*tls).clone()).build()?;
+
+    let url = format!("{}/api/v1/admin/rotate-keys", args.server.trim_end_matches('/'));
+    let response = client
+        .post(&url)
+        .bearer_auth(&args.token)
+        .json(&serde_json::json!({ "reason": args.reason }))
+        .send()
+        .with_context(|| format!("failed to reach {url}; is `hearth serve` running there?"))?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().unwrap_or_default();
+    if !status.is_success() {
+        anyhow::bail!("rotation refused with {status}: {}", body["error"].as_str().unwrap_or("no details"));
+    }
+    println!("{}", serde_json::to_string_pretty(&body)?);
     Ok(())
 }

@@ -44,6 +44,8 @@ pub fn table() -> Vec<Route> {
         route(Method::GET, "/api/v1/items/{id}/thumbnail", get(api::items::thumbnail)),
         route(Method::GET, "/api/v1/items/{id}/stream", get(api::items::stream)),
         route(Method::PUT, "/api/v1/items/{id}/play-state", put(api::items::set_play_state)),
+        route(Method::GET, "/api/v1/keys", get(api::keys::list)),
+        route(Method::POST, "/api/v1/admin/rotate-keys", post(api::keys::rotate)),
         route(Method::GET, "/api/v1/scan", get(api::scan::status)),
         route(Method::POST, "/api/v1/scan", post(api::scan::start)),
         route(Method::GET, "/api/v1/scan/events", get(api::scan::events)),

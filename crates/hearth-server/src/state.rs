@@ -26,6 +26,9 @@ pub struct AppState {
     pub scan_events: ScanEvents,
     /// Thumbnails cached on disk.
     pub thumbnails: Arc<ThumbnailCache>,
+    /// TLS certificate and signing keys, rotated without a restart. None in
+    /// in-process tests that run without TLS.
+    pub rotation: Option<Arc<crate::rotation::KeyRotation>>,
 }
 
 /// Fan-out of scan progress to API subscribers, plus the latest report for

@@ -21,6 +21,7 @@ use tokio_rustls::server::TlsStream;
 use tower::ServiceExt;
 
 use crate::connection::{ConnectionInfo, ConnectionLog};
+use crate::rotation::TlsCell;
 
 /// Time a client gets to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -46,7 +47,7 @@ const LIMIT_WARNING_INTERVAL: Duration = Duration::from_secs(10);
 /// Accepts connections on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
-    tls: Arc<rustls::ServerConfig>,
+    tls: Arc<TlsCell>,
     app: Router,
     connections: Arc<ConnectionLog>,
     shutdown: impl std::future::Future<Output = ()>,
@@ -81,7 +82,8 @@ pub async fn serve(
             continue;
         };
 
-        let tls = Arc::clone(&tls);
+        // Read per connection, so a rotated certificate applies at once.
+        let tls = tls.get();
         let app = app.clone();
         let connections = Arc::clone(&connections);
         tokio::spawn(async move {

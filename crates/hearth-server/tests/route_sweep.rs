@@ -26,6 +26,7 @@ fn app(dir: &tempfile::TempDir) -> axum::Router {
         connections: Arc::new(ConnectionLog::default()),
         scan_events: ScanEvents::new(),
         thumbnails: Arc::new(ThumbnailCache::new(dir.path().join("thumbnails"))),
+        rotation: None,
     };
     hearth_server::app(state)
 }

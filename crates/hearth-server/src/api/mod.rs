@@ -1,6 +1,7 @@
 //! JSON handlers under /api/v1.
 
 pub mod items;
+pub mod keys;
 pub mod scan;
 
 use axum::extract::{Extension, Form, State};

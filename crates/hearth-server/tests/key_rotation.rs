@@ -1,0 +1,85 @@
+//! Emergency key rotation on a running server: a new TLS certificate for new
+//! connections and a new signing key version, with the old one still
+//! published, and no restart.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::process::Command;
+
+use common::Server;
+use hearth_pqc::KeyExchangePolicy;
+
+/// The leaf certificate a fresh TLS connection sees, verified against the
+/// household CA.
+fn leaf_certificate(server: &Server) -> Vec<u8> {
+    use rustls::pki_types::pem::PemObject;
+    let pem = std::fs::read(server.ca_file()).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = hearth_pqc::client_config(roots, KeyExchangePolicy::HybridPreferred, &[b"http/1.1"]).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = rustls::StreamOwned::new(rustls::ClientConnection::new(config, name).unwrap(), TcpStream::connect(server.addr).unwrap());
+    tls.write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    tls.flush().unwrap();
+    tls.conn.peer_certificates().expect("server sent certificates")[0].to_vec()
+}
+
+fn keys(server: &Server) -> Vec<serde_json::Value> {
+    server.get_json("/api/v1/keys").as_array().expect("key list").clone()
+}
+
+#[test]
+fn cli_rotation_replaces_certificate_and_signing_key() {
+    let library = tempfile::tempdir().unwrap();
+    let server = Server::start(&[library.path()]);
+    let old_leaf = leaf_certificate(&server);
+    let old_keys = keys(&server);
+    assert_eq!(old_keys.len(), 1, "{old_keys:?}");
+
+    let output = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .env("HEARTH_CONFIG", "/dev/null")
+        .args(["keys", "rotate", "--server", &server.url(""), "--token", &server.admin_token, "--reason", "test leak", "--data-dir"])
+        .arg(&server.data_dir)
+        .output()
+        .unwrap();
+
+    assert!(output.status.success(), "hearth keys rotate failed: {}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let new_leaf = leaf_certificate(&server);
+    assert_ne!(new_leaf, old_leaf, "new connections still get the old certificate");
+    let fingerprint = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&new_leaf))
+    };
+    assert_eq!(report["tls_certificate_sha256"], fingerprint);
+
+    let new_keys = keys(&server);
+    assert_eq!(new_keys.len(), 2);
+    assert_eq!(new_keys[0]["key_id"], old_keys[0]["key_id"], "old verifying key must stay published");
+    assert_eq!(new_keys[0]["current"], false);
+    assert!(new_keys[0]["retired_at"].is_u64());
+    assert_eq!(new_keys[1]["current"], true);
+    assert_ne!(new_keys[1]["key_id"], new_keys[0]["key_id"]);
+    assert_eq!(report["signing_key"]["key_id"], new_keys[1]["key_id"]);
+    assert!(server.log_text().contains("emergency key rotation finished"));
+}
+
+#[test]
+fn member_cannot_rotate_keys() {
+    let library = tempfile::tempdir().unwrap();
+    let server = Server::start(&[library.path()]);
+
+    let response = server
+        .client(KeyExchangePolicy::HybridPreferred)
+        .post(server.url("/api/v1/admin/rotate-keys"))
+        .bearer_auth(&server.member_token)
+        .send()
+        .unwrap();
+
+    assert_eq!(response.status(), 403);
+    assert_eq!(keys(&server).len(), 1);
+}
