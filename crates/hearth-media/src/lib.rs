@@ -28,6 +28,7 @@ mod discover;
 mod error;
 mod exif;
 mod heif;
+mod location;
 mod probe;
 mod sniff;
 mod still;
@@ -41,6 +42,7 @@ use gstreamer as gst;
 use gstreamer::glib;
 
 pub use error::MediaError;
+pub use location::{LocationPatch, location_patches};
 pub use probe::probe;
 pub use sniff::kind_from_extension;
 pub use thumbnail::thumbnail;

@@ -155,3 +155,47 @@ fn security_headers_on_every_response() {
         assert!(headers["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"), "{path}");
     }
 }
+
+#[test]
+fn fifo_swapped_for_indexed_file_fails_fast() {
+    require_samples();
+    let library = tempfile::tempdir().unwrap();
+    let film = library.path().join("film.mp4");
+    std::fs::copy(Path::new(SAMPLES).join("movie2/movie-hello.mp4"), &film).unwrap();
+    let server = Server::start_with(&[library.path()], &["--no-watch"]);
+    server.wait_for_scan();
+    let id = server.items()[0]["id"].as_str().unwrap().to_owned();
+
+    // Swap the indexed file for a named pipe; without the watcher the item
+    // stays listed, and opening the pipe for reading would block forever.
+    std::fs::remove_file(&film).unwrap();
+    let fifo = std::ffi::CString::new(film.to_str().unwrap()).unwrap();
+    // SAFETY: `fifo` is a valid NUL-terminated path that outlives the call.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let started = Instant::now();
+    let response = server
+        .client(KeyExchangePolicy::HybridPreferred)
+        .get(server.url(&format!("/api/v1/items/{id}/stream")))
+        .bearer_auth(&server.admin_token)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .expect("stream request must not hang on a FIFO");
+
+    assert_eq!(response.status(), 404);
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+}
+
+#[test]
+fn zero_limit_is_rejected() {
+    let library = tempfile::tempdir().unwrap();
+    let server = Server::start(&[library.path()]);
+
+    let response = server
+        .client(KeyExchangePolicy::HybridPreferred)
+        .get(server.url("/api/v1/items?limit=0"))
+        .bearer_auth(&server.admin_token)
+        .send()
+        .unwrap();
+
+    assert_eq!(response.status(), 400);
+}

@@ -1,7 +1,9 @@
-//! In-process tests of `stream::serve_file` behind a one-route axum Router.
+//! In-process tests of `stream::serve_file` and `stream::serve_file_patched`
+//! behind an axum Router.
 //!
-//! Every body is compared byte for byte with the slice of the file it claims
-//! to hold, so a wrong offset, length or part order fails.
+//! Every body is compared byte for byte with the slice of the file, or of
+//! the patched copy, that it claims to hold, so a wrong offset, length, part
+//! order or patch position fails.
 
 use std::fs;
 use std::ops::Range;
@@ -15,7 +17,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use hearth_server::stream::{StreamError, serve_file};
+use hearth_media::LocationPatch;
+use hearth_server::stream::{StreamError, serve_file, serve_file_patched};
 use tempfile::TempDir;
 use tower::ServiceExt;
 
@@ -91,7 +94,16 @@ async fn send(
     method: Method,
     headers: &[(&str, &str)],
 ) -> (StatusCode, HeaderMap, Bytes) {
-    let mut request = Request::builder().method(method).uri("/media");
+    send_to(router, "/media", method, headers).await
+}
+
+async fn send_to(
+    router: &Router,
+    uri: &str,
+    method: Method,
+    headers: &[(&str, &str)],
+) -> (StatusCode, HeaderMap, Bytes) {
+    let mut request = Request::builder().method(method).uri(uri);
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
@@ -744,4 +756,272 @@ async fn invalid_content_type_is_an_error() {
         matches!(error, StreamError::InvalidContentType { .. }),
         "{error:?}"
     );
+}
+
+/// A file served at `/media` as it is and at `/patched` with patches applied,
+/// and the patched copy that every `/patched` body is compared with.
+struct PatchedFixture {
+    plain: Fixture,
+    patches: Vec<LocationPatch>,
+    patched_content: Vec<u8>,
+    router: Router,
+}
+
+/// Patches of [`SIZE`]-byte fixtures: one at the start of a range test, one
+/// in the middle and one that ends at the last byte of the file.
+fn sample_patches() -> Vec<LocationPatch> {
+    vec![
+        LocationPatch {
+            offset: 100,
+            bytes: vec![0xAA; 50],
+        },
+        LocationPatch {
+            offset: 4000,
+            bytes: vec![0xBB; 300],
+        },
+        LocationPatch {
+            offset: SIZE as u64 - 10,
+            bytes: vec![0xCC; 10],
+        },
+    ]
+}
+
+fn patched_fixture(len: usize, patches: Vec<LocationPatch>) -> PatchedFixture {
+    let plain = fixture(len);
+    let mut patched_content = plain.content.clone();
+    for patch in &patches {
+        let start = patch.offset as usize;
+        patched_content[start..start + patch.bytes.len()].copy_from_slice(&patch.bytes);
+    }
+
+    let state = Arc::new((plain.path.clone(), patches.clone()));
+    let patched_route = Router::new()
+        .route("/patched", any(patched_handler))
+        .with_state(state);
+    let router = plain.router.clone().merge(patched_route);
+    PatchedFixture {
+        plain,
+        patches,
+        patched_content,
+        router,
+    }
+}
+
+async fn patched_handler(
+    State(state): State<Arc<(PathBuf, Vec<LocationPatch>)>>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    let (path, patches) = state.as_ref();
+    match serve_file_patched(&method, &headers, path, CONTENT_TYPE, patches).await {
+        Ok(response) => response,
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
+    }
+}
+
+fn patched_etag(size: usize) -> String {
+    let plain = expected_etag(size);
+    format!("{}-r\"", &plain[..plain.len() - 1])
+}
+
+#[tokio::test]
+async fn patched_full_body_equals_patched_copy() {
+    let fixture = patched_fixture(SIZE, sample_patches());
+
+    let (status, headers, body) = send_to(&fixture.router, "/patched", Method::GET, &[]).await;
+    let (head_status, head_headers, head_body) =
+        send_to(&fixture.router, "/patched", Method::HEAD, &[]).await;
+
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body == fixture.patched_content,
+        "body differs from the patched copy"
+    );
+    assert!(
+        body != fixture.plain.content,
+        "the patches were not applied"
+    );
+    assert_eq!(header(&headers, "content-length"), Some("10000"));
+    assert_eq!(header(&headers, "etag"), Some(patched_etag(SIZE).as_str()));
+    assert_eq!(header(&headers, "accept-ranges"), Some("bytes"));
+    assert_eq!(header(&headers, "last-modified"), Some(LAST_MODIFIED));
+    assert_eq!(head_status, StatusCode::OK);
+    assert!(head_body.is_empty());
+    assert_eq!(head_headers, headers);
+}
+
+#[tokio::test]
+async fn patched_ranges_cross_patch_boundaries() {
+    let fixture = patched_fixture(SIZE, sample_patches());
+    let cases: [(&str, usize, usize); 7] = [
+        ("bytes=90-109", 90, 109),
+        ("bytes=140-160", 140, 160),
+        ("bytes=120-129", 120, 129),
+        ("bytes=3999-4300", 3999, 4300),
+        ("bytes=150-3999", 150, 3999),
+        ("bytes=-5", SIZE - 5, SIZE - 1),
+        ("bytes=9985-", 9985, SIZE - 1),
+    ];
+
+    for (range, first, last) in cases {
+        let (status, headers, body) = send_to(
+            &fixture.router,
+            "/patched",
+            Method::GET,
+            &[("range", range)],
+        )
+        .await;
+
+        assert_eq!(status, StatusCode::PARTIAL_CONTENT, "{range}");
+        assert_eq!(
+            header(&headers, "content-range"),
+            Some(format!("bytes {first}-{last}/{SIZE}").as_str()),
+            "{range}"
+        );
+        assert!(
+            body == fixture.patched_content[first..=last],
+            "{range}: body differs from the patched copy"
+        );
+    }
+}
+
+#[tokio::test]
+async fn patch_across_chunk_boundary_streams_exactly() {
+    let chunk_boundary = 64 * 1024;
+    let patches = vec![LocationPatch {
+        offset: chunk_boundary as u64 - 7,
+        bytes: vec![0xDD; 20],
+    }];
+    let fixture = patched_fixture(5 * 1024 * 1024, patches);
+
+    let (status, _, body) = send_to(&fixture.router, "/patched", Method::GET, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body == fixture.patched_content,
+        "full body differs from the patched copy"
+    );
+
+    let range = format!("bytes={}-{}", chunk_boundary - 3, 3 * chunk_boundary);
+    let (status, _, body) = send_to(
+        &fixture.router,
+        "/patched",
+        Method::GET,
+        &[("range", &range)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::PARTIAL_CONTENT);
+    assert!(
+        body == fixture.patched_content[chunk_boundary - 3..=3 * chunk_boundary],
+        "ranged body differs from the patched copy"
+    );
+}
+
+#[tokio::test]
+async fn patched_multipart_parts_hold_patched_bytes() {
+    let fixture = patched_fixture(SIZE, sample_patches());
+    let range = "bytes=110-119,4100-4199,0-9,140-159";
+
+    let (status, headers, body) = send_to(
+        &fixture.router,
+        "/patched",
+        Method::GET,
+        &[("range", range)],
+    )
+    .await;
+
+    assert_eq!(status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        header(&headers, "content-length"),
+        Some(body.len().to_string().as_str())
+    );
+    let content_type = header(&headers, "content-type").unwrap();
+    let boundary = content_type
+        .strip_prefix("multipart/byteranges; boundary=")
+        .unwrap_or_else(|| panic!("Content-Type {content_type}"));
+    let parts = parse_multipart(&body, boundary);
+    assert_eq!(
+        spans(&parts),
+        vec![(110, 119), (4100, 4199), (0, 9), (140, 159)]
+    );
+    for part in &parts {
+        assert_eq!(part.size, SIZE);
+        assert!(
+            part.data == fixture.patched_content[part.first..=part.last],
+            "part {}-{} differs from the patched copy",
+            part.first,
+            part.last
+        );
+    }
+    assert!(
+        parts[0].data.iter().all(|&byte| byte == 0xAA),
+        "part inside a patch"
+    );
+}
+
+#[tokio::test]
+async fn patched_etag_keeps_representations_apart() {
+    let fixture = patched_fixture(SIZE, sample_patches());
+    let plain_etag = expected_etag(SIZE);
+    let patched = patched_etag(SIZE);
+
+    let (_, plain_headers, _) = send(&fixture.router, Method::HEAD, &[]).await;
+    let (_, patched_headers, _) = send_to(&fixture.router, "/patched", Method::HEAD, &[]).await;
+    assert_eq!(header(&plain_headers, "etag"), Some(plain_etag.as_str()));
+    assert_eq!(header(&patched_headers, "etag"), Some(patched.as_str()));
+    assert_ne!(plain_etag, patched);
+
+    // If-Range with the unpatched ETag or with the date sends the whole patched file.
+    for if_range in [plain_etag.as_str(), LAST_MODIFIED] {
+        let (status, _, body) = send_to(
+            &fixture.router,
+            "/patched",
+            Method::GET,
+            &[("range", "bytes=100-149"), ("if-range", if_range)],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "if-range {if_range}");
+        assert!(body == fixture.patched_content, "if-range {if_range}: body");
+    }
+
+    let (status, _, body) = send_to(
+        &fixture.router,
+        "/patched",
+        Method::GET,
+        &[("range", "bytes=100-149"), ("if-range", &patched)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::PARTIAL_CONTENT);
+    assert!(body == fixture.patched_content[100..150]);
+
+    // A cached unpatched copy is not revalidated as the patched one.
+    let (status, _, _) = send_to(
+        &fixture.router,
+        "/patched",
+        Method::GET,
+        &[("if-none-match", &plain_etag)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = send_to(
+        &fixture.router,
+        "/patched",
+        Method::GET,
+        &[("if-none-match", &patched)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+    let (status, _, _) = send(&fixture.router, Method::GET, &[("if-match", &patched)]).await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED);
+}
+
+#[tokio::test]
+async fn empty_patch_list_keeps_file() {
+    let fixture = patched_fixture(SIZE, Vec::new());
+    assert!(fixture.patches.is_empty());
+
+    let (status, headers, body) = send_to(&fixture.router, "/patched", Method::GET, &[]).await;
+
+    assert_eq!(status, StatusCode::OK);
+    assert!(body == fixture.plain.content, "body differs from the file");
+    assert_eq!(header(&headers, "etag"), Some(expected_etag(SIZE).as_str()));
 }

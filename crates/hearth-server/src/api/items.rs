@@ -1,6 +1,8 @@
 //! Item listing, details, thumbnails, direct-play streams and play state.
 
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use axum::Json;
 use axum::body::Body;
@@ -8,12 +10,13 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hearth_catalog::{Item, ItemQuery, ItemSummary, MAX_PAGE_SIZE, Page, SortKey};
-use hearth_media::MediaKind;
+use hearth_media::{LocationPatch, MediaKind, location_patches};
 use serde::Deserialize;
 
 use crate::auth::Role;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::stream::{StreamError, serve_file_patched};
 use crate::thumbnails::Thumbnail;
 
 /// Page size when the request names none.
@@ -55,12 +58,15 @@ impl ListParams {
         };
         let offset = parse_number("offset", self.offset.as_deref(), 0, u32::MAX)?;
         let limit = parse_number("limit", self.limit.as_deref(), DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
+        if limit == 0 {
+            return Err(ApiError::BadRequest(format!("invalid limit 0: expected a whole number from 1 to {MAX_PAGE_SIZE}")));
+        }
         let include_missing = matches!(self.include_missing.as_deref(), Some("true" | "1"));
         if self.q.as_ref().is_some_and(|q| q.len() > 200) {
             return Err(ApiError::BadRequest("search text is longer than 200 bytes".into()));
         }
 
-        Ok(ItemQuery { search: self.q, kind, sort, descending, offset, limit: limit.max(1), include_missing })
+        Ok(ItemQuery { search: self.q, kind, sort, descending, offset, limit, include_missing })
     }
 }
 
@@ -105,16 +111,80 @@ pub async fn thumbnail(State(state): State<AppState>, Path(id): Path<String>) ->
 }
 
 /// `GET|HEAD /api/v1/items/{id}/stream`: the file itself, with RFC 9110
-/// range support, for direct play.
-pub async fn stream(State(state): State<AppState>, method: Method, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+/// range support, for direct play. Admins get the file as it is; members
+/// get it with its location metadata blanked, at the same size and with an
+/// ETag of its own.
+pub async fn stream(
+    State(state): State<AppState>,
+    Extension(role): Extension<Role>,
+    method: Method,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let catalog = Arc::clone(&state.catalog);
     let file = tokio::task::spawn_blocking(move || catalog.media_file(&id)).await??.ok_or(ApiError::NotFound("item"))?;
-    match crate::stream::serve_file(&method, &headers, &file.path, &file.mime).await {
-        Ok(response) => Ok(response),
-        Err(crate::stream::StreamError::NotFound { .. } | crate::stream::StreamError::NotAFile { .. }) => {
-            Err(ApiError::NotFound("item file; it may have been moved, rescan the library"))
+
+    if role == Role::Admin {
+        crate::stream::serve_file(&method, &headers, &file.path, &file.mime).await.map_err(stream_error)
+    } else {
+        serve_without_location(&method, &headers, file.path, &file.mime).await
+    }
+}
+
+/// Serves a file with its location metadata blanked. Any failure is an
+/// error response, never the file as it is.
+///
+/// The patches are found per request and not cached, because that reads
+/// only metadata headers: 12 to 21 µs per sample photo or video in a release
+/// build with a warm page cache, on a 2-core AMD EPYC virtual machine.
+async fn serve_without_location(method: &Method, headers: &HeaderMap, path: PathBuf, mime: &str) -> Result<Response, ApiError> {
+    let blocking_path = path.clone();
+    let (patches, before) = tokio::task::spawn_blocking(move || find_location_patches(&blocking_path)).await?.map_err(stream_error)?;
+
+    let response = serve_file_patched(method, headers, &path, mime, &patches).await.map_err(stream_error)?;
+
+    // The file was opened again to be served. If it changed since the patches
+    // were found, they may miss its location, so nothing is sent.
+    // NOTE: a rewrite that keeps the size and the modification time, or one
+    // made in place while the body streams, goes unnoticed.
+    let after = tokio::fs::metadata(&path).await.map(|metadata| FileVersion::of(&metadata));
+    if after.ok() != Some(before) {
+        return Err(ApiError::Stream(StreamError::ChangedDuringPatching { path }));
+    }
+    Ok(response)
+}
+
+/// Size and modification time, which change when a file is rewritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileVersion {
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+impl FileVersion {
+    fn of(metadata: &std::fs::Metadata) -> Self {
+        Self { len: metadata.len(), modified: metadata.modified().ok() }
+    }
+}
+
+/// Reads the version of the file, then finds the patches that blank its location.
+fn find_location_patches(path: &std::path::Path) -> Result<(Vec<LocationPatch>, FileVersion), StreamError> {
+    let metadata = std::fs::metadata(path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory => StreamError::NotFound { path: path.to_path_buf(), source },
+        _ => StreamError::Metadata { path: path.to_path_buf(), source },
+    })?;
+    let patches = location_patches(path).map_err(|source| StreamError::Location { path: path.to_path_buf(), source: Box::new(source) })?;
+    Ok((patches, FileVersion::of(&metadata)))
+}
+
+/// Maps a missing file to 404, because the library changed since the last
+/// scan, and every other stream error to 500.
+fn stream_error(error: StreamError) -> ApiError {
+    match error {
+        StreamError::NotFound { .. } | StreamError::NotAFile { .. } => {
+            ApiError::NotFound("item file; it may have been moved, rescan the library")
         }
-        Err(err) => Err(err.into()),
+        other => other.into(),
     }
 }
 

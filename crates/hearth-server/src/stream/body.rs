@@ -13,6 +13,8 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 use tracing::warn;
 
+use super::patch::PatchSet;
+
 /// Maximum size of one chunk read from the file and handed to the connection.
 pub(crate) const CHUNK_SIZE: usize = 64 * 1024;
 
@@ -39,6 +41,21 @@ pub(crate) fn read_span(
         remaining: len,
         finished: false,
     }
+}
+
+/// Streams like [`read_span`], with `patches` applied to the bytes read.
+pub(crate) fn read_patched_span(
+    file: File,
+    first: u64,
+    len: u64,
+    patches: PatchSet,
+) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
+    let mut position = first;
+    read_span(file, first, len).map_ok(move |chunk| {
+        let chunk_offset = position;
+        position += chunk.len() as u64;
+        patches.apply(chunk_offset, chunk)
+    })
 }
 
 /// Wraps a file stream into a response body that logs the first read error and ends after it.
@@ -159,6 +176,32 @@ mod tests {
         assert_eq!(bytes, content[90..]);
         let error = error.expect("the file holds 10 of the 20 bytes");
         assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[tokio::test]
+    async fn patched_span_replaces_bytes_across_chunks() {
+        let (temp, content) = numbered_file(3 * CHUNK_SIZE);
+        let file = File::open(temp.path()).await.unwrap();
+        let patch_offset = CHUNK_SIZE as u64 - 2;
+        let patches = PatchSet::new(&[hearth_media::LocationPatch {
+            offset: patch_offset,
+            bytes: vec![0xEE; 5],
+        }]);
+
+        let first = 10;
+        let (bytes, _, error) = collect(read_patched_span(
+            file,
+            first,
+            2 * CHUNK_SIZE as u64,
+            patches,
+        ))
+        .await;
+
+        assert!(error.is_none(), "{error:?}");
+        let mut expected = content[first as usize..first as usize + 2 * CHUNK_SIZE].to_vec();
+        let at = (patch_offset - first) as usize;
+        expected[at..at + 5].fill(0xEE);
+        assert_eq!(bytes, expected);
     }
 
     #[tokio::test]

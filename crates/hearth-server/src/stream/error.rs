@@ -1,4 +1,6 @@
-//! Errors that keep [`serve_file`](super::serve_file) from building a response.
+//! Errors that keep [`serve_file`](super::serve_file) and
+//! [`serve_file_patched`](super::serve_file_patched) from building a response,
+//! and the errors of finding the patches that remove a file's location.
 
 use std::io;
 use std::path::PathBuf;
@@ -46,6 +48,26 @@ pub enum StreamError {
         /// The error returned by the metadata call.
         #[source]
         source: io::Error,
+    },
+
+    /// The location metadata of the file could not be found, so the file
+    /// cannot be sent without it.
+    // The source names the file and the reason, which the log needs.
+    #[error("failed to find the location metadata to remove: {source}")]
+    Location {
+        /// The path that was requested.
+        path: PathBuf,
+        /// The error from reading the metadata, boxed because it is large.
+        #[source]
+        source: Box<hearth_media::MediaError>,
+    },
+
+    /// The file changed between finding its location metadata and opening
+    /// it, so the patches may not fit the bytes that would be sent.
+    #[error("{} changed while its location metadata was being removed; retry the request", path.display())]
+    ChangedDuringPatching {
+        /// The path that was requested.
+        path: PathBuf,
     },
 
     /// The content type passed by the caller cannot be sent as a header value.

@@ -62,6 +62,16 @@
 //! file was last modified at least one second before the request. Otherwise
 //! the whole file is sent with 200.
 //!
+//! # Patched representations
+//!
+//! [`serve_file_patched`] serves the file with same-length patches applied
+//! to its bytes, such as the removal of a photo's location. Size, ranges and
+//! multipart layouts are those of the file, and a patch may straddle chunk,
+//! range and part boundaries. The ETag gets a `-r` suffix inside the quotes,
+//! so no cache or If-Range mixes the two forms, and If-Range with a date
+//! always sends the whole representation because the date cannot tell the
+//! forms apart. With no patches, the response is that of [`serve_file`].
+//!
 //! # Streaming
 //!
 //! Bodies are read from the file in chunks of at most 64 KiB after a seek to
@@ -73,6 +83,7 @@ mod body;
 mod conditional;
 mod error;
 mod multipart;
+mod patch;
 mod range;
 mod response;
 
@@ -83,12 +94,14 @@ use std::time::SystemTime;
 use axum::http::header::RANGE;
 use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::response::Response;
+use hearth_media::LocationPatch;
 use tokio::fs::File;
 use tracing::debug;
 
 pub use error::StreamError;
 
 use conditional::{Precondition, Validators};
+use patch::PatchSet;
 use range::RangeOutcome;
 use response::Representation;
 
@@ -103,6 +116,32 @@ pub async fn serve_file(
     headers: &HeaderMap,
     path: &Path,
     content_type: &str,
+) -> Result<Response, StreamError> {
+    serve(method, headers, path, content_type, PatchSet::default()).await
+}
+
+/// Builds the response like [`serve_file`], for the file with `patches`
+/// applied to its bytes and an ETag of its own (see "Patched representations").
+///
+/// Patch bytes past the end of the file are ignored. Where two patches
+/// overlap, the one that starts later wins.
+pub async fn serve_file_patched(
+    method: &Method,
+    headers: &HeaderMap,
+    path: &Path,
+    content_type: &str,
+    patches: &[LocationPatch],
+) -> Result<Response, StreamError> {
+    serve(method, headers, path, content_type, PatchSet::new(patches)).await
+}
+
+/// Builds the response of [`serve_file`] and [`serve_file_patched`].
+async fn serve(
+    method: &Method,
+    headers: &HeaderMap,
+    path: &Path,
+    content_type: &str,
+    patches: PatchSet,
 ) -> Result<Response, StreamError> {
     if method != Method::GET && method != Method::HEAD {
         return Ok(response::method_not_allowed());
@@ -121,7 +160,10 @@ pub async fn serve_file(
             source,
         })?;
     let size = metadata.len();
-    let validators = Validators::new(size, modified, SystemTime::now());
+    let mut validators = Validators::new(size, modified, SystemTime::now());
+    if !patches.is_empty() {
+        validators = validators.patched();
+    }
 
     match conditional::evaluate_preconditions(method, headers, &validators) {
         Precondition::Failed => return Ok(response::precondition_failed()),
@@ -144,6 +186,7 @@ pub async fn serve_file(
         size,
         validators,
         content_type,
+        patches,
     };
     let response = match range {
         None => response::full(method, representation),
@@ -162,9 +205,15 @@ pub async fn serve_file(
     Ok(response)
 }
 
-/// Opens `path` and reads its metadata from the open handle.
+/// Opens `path` and reads its metadata from the open handle. The open is
+/// non-blocking, so a FIFO swapped in for a media file is rejected at once
+/// instead of blocking a thread until a writer appears; Linux ignores
+/// O_NONBLOCK for reads of regular files.
 async fn open_regular_file(path: &Path) -> Result<(File, std::fs::Metadata), StreamError> {
-    let file = File::open(path)
+    let file = tokio::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
         .await
         .map_err(|source| match source.kind() {
             io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => StreamError::NotFound {

@@ -8,7 +8,8 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt, future, stream};
 use tokio::fs::File;
 
-use super::body::read_span;
+use super::body::read_patched_span;
+use super::patch::PatchSet;
 use super::range::ByteSpan;
 
 /// Layout of a multipart/byteranges body: each part's header block and span,
@@ -94,7 +95,8 @@ impl MultipartLayout {
         parts + self.closing.len() as u64
     }
 
-    /// Streams the body, reading each part's span from `file` in turn.
+    /// Streams the body, reading each part's span from `file` in turn and
+    /// applying `patches` to it.
     ///
     /// Each part reads through its own duplicate of the file handle, so every
     /// part comes from the file that was opened once. The duplicates share one
@@ -103,13 +105,17 @@ impl MultipartLayout {
     pub(crate) fn into_stream(
         self,
         file: std::fs::File,
+        patches: PatchSet,
     ) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
         let parts = stream::iter(self.parts).flat_map(move |part| {
             let content = match file.try_clone() {
-                Ok(duplicate) => {
-                    read_span(File::from_std(duplicate), part.span.first, part.span.len())
-                        .left_stream()
-                }
+                Ok(duplicate) => read_patched_span(
+                    File::from_std(duplicate),
+                    part.span.first,
+                    part.span.len(),
+                    patches.clone(),
+                )
+                .left_stream(),
                 Err(error) => stream::once(future::ready(Err(error))).right_stream(),
             };
             stream::once(future::ready(Ok(part.head))).chain(content)
@@ -143,8 +149,10 @@ mod tests {
             &content_type,
         );
         let length = layout.content_length();
-        let chunks: Vec<io::Result<Bytes>> =
-            layout.into_stream(temp.reopen().unwrap()).collect().await;
+        let chunks: Vec<io::Result<Bytes>> = layout
+            .into_stream(temp.reopen().unwrap(), PatchSet::default())
+            .collect()
+            .await;
         let mut body = Vec::new();
         for chunk in chunks {
             body.extend_from_slice(&chunk.unwrap());

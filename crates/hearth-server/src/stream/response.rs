@@ -11,9 +11,10 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use tokio::fs::File;
 
-use super::body::{file_body, read_span};
+use super::body::{file_body, read_patched_span};
 use super::conditional::Validators;
 use super::multipart::MultipartLayout;
+use super::patch::PatchSet;
 use super::range::ByteSpan;
 
 /// Cache-Control of every response about the file. The media belongs to the
@@ -32,6 +33,8 @@ pub(crate) struct Representation<'a> {
     pub(crate) validators: Validators,
     /// Content-Type given by the caller.
     pub(crate) content_type: HeaderValue,
+    /// Patches applied to the file's bytes; empty for the file as it is.
+    pub(crate) patches: PatchSet,
 }
 
 /// Builds a 200 with the whole file, or the same headers without a body for HEAD.
@@ -43,10 +46,13 @@ pub(crate) fn full(method: &Method, representation: Representation<'_>) -> Respo
     let body = if method == Method::HEAD {
         Body::empty()
     } else {
-        file_body(
-            read_span(representation.file, 0, representation.size),
-            representation.path,
-        )
+        let chunks = read_patched_span(
+            representation.file,
+            0,
+            representation.size,
+            representation.patches,
+        );
+        file_body(chunks, representation.path)
     };
     build(StatusCode::OK, headers, body)
 }
@@ -59,10 +65,13 @@ pub(crate) fn partial(representation: Representation<'_>, span: ByteSpan) -> Res
     let content_range = format!("bytes {}-{}/{}", span.first, span.last, representation.size);
     headers.insert(CONTENT_RANGE, generated_value(content_range));
 
-    let body = file_body(
-        read_span(representation.file, span.first, span.len()),
-        representation.path,
+    let chunks = read_patched_span(
+        representation.file,
+        span.first,
+        span.len(),
+        representation.patches,
     );
+    let body = file_body(chunks, representation.path);
     build(StatusCode::PARTIAL_CONTENT, headers, body)
 }
 
@@ -75,7 +84,10 @@ pub(crate) async fn multipart(representation: Representation<'_>, spans: &[ByteS
     headers.insert(CONTENT_LENGTH, HeaderValue::from(layout.content_length()));
 
     let file = representation.file.into_std().await;
-    let body = file_body(layout.into_stream(file), representation.path);
+    let body = file_body(
+        layout.into_stream(file, representation.patches),
+        representation.path,
+    );
     build(StatusCode::PARTIAL_CONTENT, headers, body)
 }
 
