@@ -98,6 +98,9 @@ where
 
     let wait = deadline.remaining().unwrap_or(Duration::ZERO);
     match receiver.recv_timeout(wait) {
+        // A result that only arrives after the deadline counts as a timeout,
+        // so the outcome does not depend on how the threads were scheduled.
+        Ok(_) if deadline.remaining().is_none() => Err(deadline.timeout_error(path)),
         Ok(result) => result,
         Err(mpsc::RecvTimeoutError::Timeout) => Err(deadline.timeout_error(path)),
         // The helper thread panicked before it could send its result.
