@@ -56,7 +56,7 @@ pub struct TlsCell {
 }
 
 impl TlsCell {
-    /// A cell holding `config`.
+    /// Creates a cell holding `config`.
     pub fn new(config: Arc<ServerConfig>) -> Arc<Self> {
         Arc::new(Self { current: RwLock::new(config) })
     }
@@ -88,7 +88,7 @@ pub struct PublishedKey {
     pub current: bool,
 }
 
-/// What an emergency rotation changed.
+/// Summary of an emergency rotation: the new certificate and key.
 #[derive(Debug, Clone, Serialize)]
 pub struct RotationReport {
     /// SHA-256 of the new TLS leaf certificate (hex).
@@ -125,7 +125,7 @@ impl KeyRotation {
         Ok(rotation)
     }
 
-    /// The TLS configuration cell the listener reads.
+    /// Returns the TLS configuration cell the listener reads.
     pub fn tls(&self) -> Arc<TlsCell> {
         Arc::clone(&self.tls)
     }
