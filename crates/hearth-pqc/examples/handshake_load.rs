@@ -12,14 +12,15 @@
 //! ```
 //!
 //! `--group x25519mlkem768` uses [`KeyExchangePolicy::HybridPreferred`], whose
-//! ClientHello carries an X25519MLKEM768 key share and, as rustls 0.23 does
-//! for a hybrid group, a second X25519 share. `--group x25519` uses
+//! ClientHello carries an X25519MLKEM768 key share and, as rustls 0.23.48
+//! does for a hybrid group, a second X25519 share. `--group x25519` uses
 //! [`KeyExchangePolicy::ClassicalOnly`]. A connection that negotiates another
 //! group counts as failed.
 //!
 //! Prints one line of `key=value` fields on stdout (see [`Summary::print`])
-//! and exits with status 1 if any connection failed. Byte counts are TLS
-//! records on the TCP socket, so they leave out TCP and IP headers.
+//! and exits with status 1 if any connection failed or none completed, 2 on
+//! invalid arguments. Byte counts are TLS records on the TCP socket, so they
+//! leave out TCP and IP headers.
 
 use std::error::Error;
 use std::io::{self, Read, Write};
@@ -178,12 +179,7 @@ fn connect_once(
     let response = read_until_close(&mut tls)?;
     check_response(&response)?;
 
-    Ok(ConnectionBytes {
-        handshake_read,
-        handshake_written,
-        total_read: socket.read,
-        total_written: socket.written,
-    })
+    Ok(ConnectionBytes { handshake_read, handshake_written, total_read: socket.read, total_written: socket.written })
 }
 
 /// Drives the handshake until the client has sent its Finished message.
@@ -226,10 +222,11 @@ fn read_until_close(tls: &mut impl Read) -> Result<Vec<u8>, BoxError> {
 /// Checks for status 200 and, when the response has a Content-Length, a body
 /// of that length.
 fn check_response(response: &[u8]) -> Result<(), BoxError> {
-    let text = String::from_utf8_lossy(response);
-    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+    let Some(head_len) = response.windows(4).position(|window| window == b"\r\n\r\n") else {
         return Err(format!("incomplete HTTP response of {} bytes", response.len()).into());
     };
+    let head = String::from_utf8_lossy(&response[..head_len]);
+    let body = &response[head_len + 4..];
 
     let status_line = head.lines().next().unwrap_or_default();
     if status_line.split_whitespace().nth(1) != Some("200") {
@@ -250,11 +247,13 @@ fn check_response(response: &[u8]) -> Result<(), BoxError> {
 
 /// CPU time (user and system) this process has used so far, in seconds.
 fn process_cpu_seconds() -> Result<f64, BoxError> {
-    let stat = std::fs::read_to_string("/proc/self/stat").map_err(|err| format!("failed to read /proc/self/stat: {err}"))?;
+    let stat =
+        std::fs::read_to_string("/proc/self/stat").map_err(|err| format!("failed to read /proc/self/stat: {err}"))?;
     // Fields after the command name, which is in parentheses and may contain
     // spaces. utime and stime are fields 14 and 15 of proc(5), so 11 and 12
     // counted from the state field.
-    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
     let ticks = |index: usize| -> Result<u64, BoxError> {
         let field = fields.get(index).ok_or("/proc/self/stat has fewer fields than proc(5) lists")?;
         Ok(field.parse()?)
@@ -283,7 +282,7 @@ impl Options {
         let (mut addr, mut ca, mut group) = (None, None, None);
         let mut path = "/api/v1/health".to_owned();
         let mut threads = 4;
-        let mut seconds = 10.0;
+        let mut seconds: f64 = 10.0;
 
         while let Some(flag) = args.next() {
             let mut value = || args.next().ok_or_else(|| format!("missing value after {flag}"));
@@ -294,7 +293,11 @@ impl Options {
                     group = Some(match value()?.to_ascii_lowercase().as_str() {
                         "x25519mlkem768" => NamedGroup::X25519MLKEM768,
                         "x25519" => NamedGroup::X25519,
-                        other => return Err(format!("unsupported --group {other}: expected x25519mlkem768 or x25519").into()),
+                        other => {
+                            return Err(
+                                format!("unsupported --group {other}: expected x25519mlkem768 or x25519").into()
+                            );
+                        }
                     });
                 }
                 "--path" => path = value()?,
@@ -307,8 +310,8 @@ impl Options {
         if threads == 0 {
             return Err("--threads must be at least 1".into());
         }
-        if !(seconds > 0.0) {
-            return Err(format!("--seconds must be positive, got {seconds}").into());
+        if !seconds.is_finite() || seconds <= 0.0 {
+            return Err(format!("--seconds must be a positive number, got {seconds}").into());
         }
         Ok(Self {
             addr: addr.ok_or("missing --addr")?,
@@ -404,7 +407,7 @@ struct ConnectionBytes {
     total_written: u64,
 }
 
-/// What one thread, or all of them together, measured.
+/// Measurements of one thread, or of all threads merged.
 #[derive(Default)]
 struct Summary {
     connections: u64,
@@ -448,17 +451,18 @@ impl Summary {
         }
     }
 
-    /// Prints one line of `key=value` fields: the group, completed
-    /// connections, failed ones, wall time (s), connections per second,
-    /// median and 99th-percentile connection time (ms), this client's CPU
-    /// time per connection (ms), and the min-max bytes per connection read
-    /// and written during the handshake and in the whole connection. The
-    /// first error goes to stderr.
+    /// Prints one line of `key=value` fields and sends the first error to
+    /// stderr. The fields are the group, completed and failed connections,
+    /// wall time (s), connections per second, median and 99th-percentile
+    /// connection time (ms), and this client's CPU time per connection (ms).
+    /// The byte fields give the min-max per connection, read and written,
+    /// during the handshake and over the whole connection.
     fn print(&self, options: &Options) {
         let seconds = self.elapsed.as_secs_f64();
         let mut latencies = self.latencies.clone();
         latencies.sort_unstable();
-        let per_connection_ms = |value: f64| if self.connections == 0 { 0.0 } else { value * 1000.0 / self.connections as f64 };
+        let per_connection_ms =
+            |value: f64| if self.connections == 0 { 0.0 } else { value * 1000.0 / self.connections as f64 };
 
         println!(
             "group={} threads={} connections={} failures={} seconds={:.3} rate={:.1} p50_ms={:.2} p99_ms={:.2} client_cpu_ms={:.3} handshake_read={} handshake_written={} total_read={} total_written={}",
@@ -490,7 +494,7 @@ fn widen(bounds: &mut Option<(u64, u64)>, min: u64, max: u64) {
     });
 }
 
-/// `N` when the range holds one value, `MIN-MAX` otherwise, `-` when empty.
+/// `N` when the range contains one value, `MIN-MAX` otherwise, `-` when empty.
 fn format_range(bounds: Option<(u64, u64)>) -> String {
     match bounds {
         Some((min, max)) if min == max => min.to_string(),
@@ -499,8 +503,8 @@ fn format_range(bounds: Option<(u64, u64)>) -> String {
     }
 }
 
-/// The `quantile` (0 to 1) of sorted `latencies` in milliseconds, by the
-/// nearest-rank method; 0 when there are none.
+/// Returns the `quantile` (0 to 1) of sorted `latencies` in milliseconds, by
+/// the nearest-rank method, or 0 when there are none.
 fn percentile_ms(latencies: &[Duration], quantile: f64) -> f64 {
     if latencies.is_empty() {
         return 0.0;
