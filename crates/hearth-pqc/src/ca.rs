@@ -103,12 +103,12 @@ impl HouseholdCa {
         Ok(Self { dir: dir.to_owned(), cert_pem: cert.pem(), key })
     }
 
-    /// The CA certificate in PEM form, for `hearth ca export` and clients.
+    /// Returns the CA certificate in PEM form, for `hearth ca export` and clients.
     pub fn cert_pem(&self) -> &str {
         &self.cert_pem
     }
 
-    /// The CA certificate in DER form.
+    /// Decodes the CA certificate to DER.
     pub fn cert_der(&self) -> Result<CertificateDer<'static>, PqcError> {
         CertificateDer::from_pem_slice(self.cert_pem.as_bytes()).map_err(|e| PqcError::InvalidPem {
             path: self.dir.join(CA_CERT_FILE),
@@ -194,7 +194,7 @@ fn expected_names(dns_names: &[String], ips: &[IpAddr]) -> Vec<String> {
     names
 }
 
-/// Whether the stored leaf exists, parses, covers every expected name and is
+/// Checks whether the stored leaf exists, parses, covers every expected name and is
 /// not close to expiry.
 fn leaf_is_current(cert_path: &Path, key_path: &Path, expected: &[String]) -> bool {
     if !key_path.exists() {
@@ -288,7 +288,7 @@ mod tests {
     }
 
     #[test]
-    fn first_run_creates_private_files_and_later_runs_reuse_them() {
+    fn ca_files_private_and_reused() {
         let dir = tempfile::tempdir().unwrap();
         let (dns, ips) = names();
 

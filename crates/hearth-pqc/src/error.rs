@@ -15,18 +15,18 @@ pub enum PqcError {
     /// Certificate or key generation failed.
     #[error("failed to generate {what}: {source}")]
     Generate {
-        /// Which certificate or key was being made.
+        /// Certificate or key that was being made.
         what: &'static str,
         /// The error from rcgen.
         #[source]
         source: rcgen::Error,
     },
-    /// A stored PEM file holds no usable certificate or key.
+    /// A stored PEM file contains no usable certificate or key.
     #[error("invalid PEM in {path}: {reason}; delete the file to have a new one generated")]
     InvalidPem {
         /// The file that failed to parse.
         path: PathBuf,
-        /// What was wrong with it.
+        /// Parse error.
         reason: String,
     },
     /// No household CA exists in the folder.

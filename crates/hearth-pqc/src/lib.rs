@@ -2,7 +2,7 @@
 //!
 //! An attacker on the household LAN can record traffic today and decrypt it
 //! once a large quantum computer exists ("harvest now, decrypt later"). This
-//! crate answers that threat for the transport: every TLS session offers the
+//! crate addresses that threat for the transport: every TLS session offers the
 //! hybrid key exchange X25519MLKEM768 first (ML-KEM-768 from FIPS 203
 //! combined with X25519), so a recorded session stays secret unless both
 //! X25519 and ML-KEM are broken.

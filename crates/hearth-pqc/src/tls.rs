@@ -11,7 +11,7 @@ use crate::PqcError;
 /// ALPN protocols the server offers, in preference order.
 pub const ALPN_PROTOCOLS: [&[u8]; 2] = [b"h2", b"http/1.1"];
 
-/// Which key-exchange groups a configuration offers or accepts.
+/// Set of key-exchange groups a configuration offers or accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum KeyExchangePolicy {
     /// X25519MLKEM768 first, X25519 as the fallback for clients without ML-KEM.
@@ -25,7 +25,7 @@ pub enum KeyExchangePolicy {
 }
 
 impl KeyExchangePolicy {
-    /// The aws-lc-rs groups for this policy, most preferred first.
+    /// Returns the aws-lc-rs groups for this policy, most preferred first.
     pub fn groups(self) -> Vec<&'static dyn SupportedKxGroup> {
         match self {
             Self::HybridPreferred => vec![aws_lc_rs::kx_group::X25519MLKEM768, aws_lc_rs::kx_group::X25519],
@@ -73,7 +73,7 @@ pub fn client_config(
     Ok(Arc::new(config))
 }
 
-/// The IANA name of a key-exchange group, as users and tests see it.
+/// Returns the IANA name of a key-exchange group, as logs and the API show it.
 pub fn group_name(group: NamedGroup) -> String {
     match group {
         NamedGroup::X25519MLKEM768 => "X25519MLKEM768".to_owned(),
@@ -89,7 +89,7 @@ pub fn group_name(group: NamedGroup) -> String {
     }
 }
 
-/// Whether a group resists a quantum attacker who records the handshake.
+/// Returns whether a group resists a quantum attacker who records the handshake.
 pub fn is_post_quantum(group: NamedGroup) -> bool {
     matches!(
         group,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 /// connect.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8443";
 
-/// The data folder: `$XDG_DATA_HOME/hearth`, else `~/.local/share/hearth`.
+/// Returns the data folder: `$XDG_DATA_HOME/hearth`, else `~/.local/share/hearth`.
 pub fn default_data_dir() -> PathBuf {
     if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
         return PathBuf::from(xdg).join("hearth");
@@ -18,7 +18,7 @@ pub fn default_data_dir() -> PathBuf {
     }
 }
 
-/// Where the pieces of a data folder live.
+/// Layout of a data folder.
 #[derive(Debug, Clone)]
 pub struct DataPaths {
     /// The SQLite database.
@@ -32,7 +32,7 @@ pub struct DataPaths {
 }
 
 impl DataPaths {
-    /// The layout under `root`.
+    /// Builds the layout under `root`.
     pub fn new(root: &Path) -> Self {
         Self {
             database: root.join("hearth.sqlite3"),
@@ -81,7 +81,7 @@ pub fn host_addresses() -> Vec<IpAddr> {
     addresses
 }
 
-/// The address to show people in the printed URL: the first LAN address,
+/// Picks the address to show people in the printed URL: the first LAN address,
 /// else the host name, else localhost.
 pub fn display_host(listen: std::net::SocketAddr) -> String {
     if !listen.ip().is_unspecified() {
@@ -169,7 +169,7 @@ impl FileConfig {
     }
 }
 
-/// The default configuration file: `$XDG_CONFIG_HOME/hearth/hearth.toml`,
+/// Returns the default configuration file: `$XDG_CONFIG_HOME/hearth/hearth.toml`,
 /// else `~/.config/hearth/hearth.toml`.
 pub fn default_config_path() -> PathBuf {
     if let Some(xdg) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {

@@ -1,4 +1,4 @@
-//! What each TLS connection negotiated, visible to its client and the admin.
+//! Parameters each TLS connection negotiated, visible to its client and the admin.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -76,7 +76,7 @@ impl ConnectionLog {
         recent.push_back(info);
     }
 
-    /// A copy of the recorded connections, oldest first.
+    /// Returns a copy of the recorded connections, oldest first.
     pub fn snapshot(&self) -> Vec<ConnectionInfo> {
         self.recent.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).iter().cloned().collect()
     }

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-/// An error answered to a client. 4xx variants are the client's fault and
+/// An error returned to a client. 4xx variants are the client's fault and
 /// are not logged as errors; 5xx variants send a generic body and are logged
 /// once, with the cause, by [`crate::middleware::log_server_errors`].
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +50,7 @@ struct ErrorBody<'a> {
 pub struct ServerErrorCause(pub String);
 
 impl ApiError {
-    /// The status code this error is answered with.
+    /// Returns the status code sent for this error.
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,

@@ -63,7 +63,7 @@ struct RotateArgs {
     /// The admin token printed by `hearth serve`.
     #[arg(long, env = "HEARTH_ADMIN_TOKEN")]
     token: String,
-    /// Why the keys are rotated, for the server log.
+    /// Reason for the rotation, written to the server log.
     #[arg(long, default_value = "requested from the command line")]
     reason: String,
     #[command(flatten)]
@@ -141,7 +141,7 @@ fn main() -> Result<()> {
     }
 }
 
-/// The data folder: command line or environment, then the file, then the default.
+/// Resolves the data folder: command line or environment, then the file, then the default.
 fn data_dir(arg: &DataDirArg, file: &FileConfig) -> PathBuf {
     arg.data_dir.clone().or_else(|| file.data_dir.clone()).unwrap_or_else(default_data_dir)
 }
@@ -359,7 +359,7 @@ fn rotate_keys(args: &RotateArgs, file: &FileConfig) -> Result<()> {
     let status = response.status();
     let body: serde_json::Value = response.json().unwrap_or_default();
     if !status.is_success() {
-        anyhow::bail!("rotation refused with {status}: {}", body["error"].as_str().unwrap_or("no details"));
+        anyhow::bail!("rotation failed with {status}: {}", body["error"].as_str().unwrap_or("no details"));
     }
     println!("{}", serde_json::to_string_pretty(&body)?);
     Ok(())

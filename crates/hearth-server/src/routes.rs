@@ -29,7 +29,7 @@ pub struct Route {
     pub handler: MethodRouter<AppState>,
 }
 
-/// Every route of the server.
+/// Lists every route of the server.
 pub fn table() -> Vec<Route> {
     vec![
         route(Method::GET, "/api/v1/health", get(api::health)),
@@ -62,7 +62,7 @@ pub fn router() -> Router<AppState> {
     table().into_iter().fold(Router::new(), |router, r| router.route(r.path, r.handler))
 }
 
-/// Whether `method` and `path` match a public route exactly. HEAD is
+/// Returns whether `method` and `path` match a public route exactly. HEAD is
 /// treated as GET, as axum serves it.
 pub fn is_public(method: &Method, path: &str) -> bool {
     let method = if method == Method::HEAD { &Method::GET } else { method };

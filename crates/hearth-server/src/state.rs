@@ -47,7 +47,7 @@ impl Default for ScanEvents {
 }
 
 impl ScanEvents {
-    /// An empty channel.
+    /// Creates an empty channel.
     pub fn new() -> Self {
         let (sender, _) = broadcast::channel(PROGRESS_BUFFER);
         Self { sender, latest: Arc::new(Mutex::new(None)), running: Arc::new(AtomicBool::new(false)) }
@@ -56,11 +56,11 @@ impl ScanEvents {
     /// Publishes one report.
     pub fn publish(&self, progress: &ScanProgress) {
         *self.latest.lock().unwrap_or_else(|p| p.into_inner()) = Some(progress.clone());
-        // No subscribers is fine: nobody is watching.
+        // A send error only means there are no subscribers right now.
         let _ = self.sender.send(progress.clone());
     }
 
-    /// A new subscription and the latest report so far.
+    /// Subscribes, returning the receiver and the latest report so far.
     pub fn subscribe(&self) -> (broadcast::Receiver<ScanProgress>, Option<ScanProgress>) {
         let receiver = self.sender.subscribe();
         let latest = self.latest.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -77,7 +77,7 @@ impl ScanEvents {
         self.running.store(false, Ordering::Release);
     }
 
-    /// Whether a scan started through [`Self::try_start`] is running.
+    /// Returns whether a scan started through [`Self::try_start`] is running.
     pub fn is_running(&self) -> bool {
         self.running.load(Ordering::Acquire)
     }

@@ -21,7 +21,7 @@ pub struct ThumbnailCache {
     permits: Semaphore,
 }
 
-/// What a thumbnail request produced.
+/// Result of a thumbnail request.
 pub enum Thumbnail {
     /// JPEG bytes.
     Jpeg(Vec<u8>),
@@ -30,13 +30,13 @@ pub enum Thumbnail {
 }
 
 impl ThumbnailCache {
-    /// A cache in `dir`, created on first write.
+    /// Creates a cache in `dir`; the folder is created on first write.
     pub fn new(dir: PathBuf) -> Self {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         Self { dir, permits: Semaphore::new(cores) }
     }
 
-    /// The thumbnail of `file`, from the cache or made now.
+    /// Returns the thumbnail of `file`, from the cache or made now.
     pub async fn get(self: &Arc<Self>, file: MediaFile) -> Result<Thumbnail, String> {
         let cached = self.dir.join(format!("{}-{THUMBNAIL_EDGE}.jpg", file.sha256));
         if let Ok(bytes) = tokio::fs::read(&cached).await {

@@ -11,27 +11,11 @@ use common::Server;
 use hearth_pqc::KeyExchangePolicy;
 use hearth_server::tls_server::MAX_CONNECTIONS;
 
-/// Opens a TLS connection that trusts the server's CA.
-fn tls_connection(server: &Server) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
-    let pem = std::fs::read(server.ca_file()).unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    use rustls::pki_types::pem::PemObject;
-    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config = hearth_pqc::client_config(roots, KeyExchangePolicy::HybridPreferred, &[b"http/1.1"]).unwrap();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let conn = rustls::ClientConnection::new(config, name).unwrap();
-    let tcp = TcpStream::connect(server.addr).unwrap();
-    tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    rustls::StreamOwned::new(conn, tcp)
-}
-
 #[test]
 fn half_sent_request_header_is_cut_off() {
     let library = tempfile::tempdir().unwrap();
     let server = Server::start(&[library.path()]);
-    let mut tls = tls_connection(&server);
+    let mut tls = server.tls_stream();
 
     // Half a request header, then silence (a slowloris client).
     tls.write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: localhost\r\n").unwrap();

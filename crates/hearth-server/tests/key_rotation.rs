@@ -5,24 +5,15 @@
 mod common;
 
 use std::io::Write;
-use std::net::TcpStream;
 use std::process::Command;
 
 use common::Server;
 use hearth_pqc::KeyExchangePolicy;
 
-/// The leaf certificate a fresh TLS connection sees, verified against the
-/// household CA.
+/// Fetches the leaf certificate of a fresh TLS connection, verified against
+/// the household CA.
 fn leaf_certificate(server: &Server) -> Vec<u8> {
-    use rustls::pki_types::pem::PemObject;
-    let pem = std::fs::read(server.ca_file()).unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config = hearth_pqc::client_config(roots, KeyExchangePolicy::HybridPreferred, &[b"http/1.1"]).unwrap();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let mut tls = rustls::StreamOwned::new(rustls::ClientConnection::new(config, name).unwrap(), TcpStream::connect(server.addr).unwrap());
+    let mut tls = server.tls_stream();
     tls.write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
     tls.flush().unwrap();
     tls.conn.peer_certificates().expect("server sent certificates")[0].to_vec()

@@ -1,6 +1,6 @@
 //! Every route of the router, walked from the same table the router is
 //! built from, rejects requests without a valid token. Only the short public
-//! list answers.
+//! list is served without one.
 
 use std::sync::Arc;
 
@@ -31,7 +31,7 @@ fn app(dir: &tempfile::TempDir) -> axum::Router {
     hearth_server::app(state)
 }
 
-/// A concrete path for a template: `{id}` becomes a well-formed item id.
+/// Fills a route template: `{id}` becomes a well-formed item id.
 fn concrete(path: &str) -> String {
     path.replace("{id}", "0123456789abcdef0123456789abcdef")
 }
@@ -173,5 +173,6 @@ async fn invalid_list_parameters_name_the_value() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let body = axum::body::to_bytes(response.into_body(), 4096).await.unwrap();
     let text = String::from_utf8_lossy(&body);
-    assert!(text.contains("movies") && text.contains("video, audio or image"), "{text}");
+    assert!(text.contains("movies"), "{text}");
+    assert!(text.contains("video, audio or image"), "{text}");
 }

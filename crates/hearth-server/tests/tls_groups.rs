@@ -1,5 +1,5 @@
 //! The running server negotiates X25519MLKEM768 with a post-quantum client
-//! and X25519 with a classical one, and tells each client which it got.
+//! and X25519 with a classical one, and reports to each client which it got.
 
 mod common;
 
@@ -110,6 +110,7 @@ fn pq_only_refuses_curl_and_logs_offered_groups() {
         .lines()
         .find(|l| l.contains("offers no accepted key-exchange group"))
         .unwrap_or_else(|| panic!("no rejection logged:\n{log}"));
-    assert!(line.contains("offered=") && line.contains("X25519"), "{line}");
+    assert!(line.contains("offered="), "{line}");
+    assert!(line.contains("X25519"), "{line}");
     assert!(line.contains("accepted=X25519MLKEM768"), "{line}");
 }

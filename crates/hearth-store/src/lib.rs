@@ -69,7 +69,7 @@ pub enum StoreError {
         domain: &'static str,
         /// The newest version recorded in the database.
         found: u32,
-        /// The newest version this build knows.
+        /// The newest version this build supports.
         known: u32,
     },
     /// A query failed.
@@ -188,7 +188,7 @@ impl Store {
 
 /// Creates the database file with mode 0600, or narrows an existing one to
 /// it, before SQLite opens it. SQLite gives the WAL and shared-memory files
-/// the same mode, so the catalog (which holds photo locations) is readable
+/// the same mode, so the catalog (which contains photo locations) is readable
 /// by its owner only.
 fn restrict_to_owner(path: &Path) -> Result<(), StoreError> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};

@@ -94,7 +94,7 @@ fn is_hidden(name: &std::ffi::OsStr) -> bool {
     name.as_bytes().first() == Some(&b'.')
 }
 
-/// The path relative to `root` as raw bytes, so names that are not valid
+/// Returns the path relative to `root` as raw bytes, so names that are not valid
 /// UTF-8 survive unchanged.
 pub(crate) fn relative_bytes(root: &Path, path: &Path) -> Vec<u8> {
     path.strip_prefix(root).unwrap_or(path).as_os_str().as_bytes().to_vec()
@@ -106,7 +106,7 @@ fn walk_problem(root: &Path, err: &walkdir::Error) -> Message {
     let rel_path = relative_bytes(root, path);
 
     // A cycle of symlinks (a -> b -> a) never reaches a folder, so walkdir
-    // sees it as the kernel's "too many levels of symbolic links".
+    // reports it as the kernel's "too many levels of symbolic links".
     if err.io_error().and_then(std::io::Error::raw_os_error) == Some(libc::ELOOP) {
         let reason = format!("symlink loop: {} is part of a cycle of symlinks; remove or retarget the links", path.display());
         return Message::WalkProblem { rel_path, category: "symlink_loop", reason };
@@ -139,9 +139,9 @@ fn walk_problem(root: &Path, err: &walkdir::Error) -> Message {
     Message::WalkProblem { rel_path, category: "unreadable", reason }
 }
 
-/// A FIFO, socket or device whose name looks like media is reported, because
-/// the household probably expects to see it; other special files are
-/// skipped quietly.
+/// Reports a FIFO, socket or device whose name looks like media, because the
+/// household probably expects to see it. Other special files are skipped
+/// quietly.
 fn special_file_problem(root: &Path, path: &Path, file_type: std::fs::FileType) -> Option<Message> {
     use std::os::unix::fs::FileTypeExt;
 

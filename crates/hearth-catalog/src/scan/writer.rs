@@ -330,7 +330,7 @@ impl ScanState {
         Ok(id)
     }
 
-    /// An item with this content whose file is gone: missing already, or its
+    /// Finds an item with this content whose file is gone: missing already, or its
     /// recorded path no longer exists on disk (the move was seen from the
     /// new side first).
     fn moved_item(&mut self, tx: &Transaction, sha256: &str, new_rel_path: &[u8]) -> Result<Option<String>, CatalogError> {
@@ -338,8 +338,8 @@ impl ScanState {
             return Ok(None);
         }
 
-        // Items already seen in this scan are still in place and cannot be
-        // the old side of a move; leaving them out keeps a library with
+        // Items already seen in this scan are still in place, so they cannot
+        // be the old side of a move. Leaving them out keeps a library with
         // thousands of identical files from turning quadratic.
         let mut stmt = tx.prepare_cached(
             "SELECT i.id, i.missing, l.root, i.rel_path FROM items i JOIN libraries l ON l.id = i.library_id
@@ -433,7 +433,7 @@ fn load_known(conn: &Connection, library_id: i64) -> Result<HashMap<Vec<u8>, Sto
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// A scan generation: milliseconds since the epoch, so later scans compare
+/// Returns a scan generation: milliseconds since the epoch, so later scans compare
 /// greater.
 fn generation_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)

@@ -105,25 +105,42 @@ impl Server {
         format!("https://{}{path}", self.addr)
     }
 
-    /// The household CA certificate file.
+    /// Returns the path of the household CA certificate.
     pub fn ca_file(&self) -> PathBuf {
         self.data_dir.join("tls/ca.pem")
     }
 
-    /// A blocking HTTP client that trusts the household CA and offers the
+    /// Builds a blocking HTTP client that trusts the household CA and offers the
     /// key-exchange groups of `policy`.
     pub fn client(&self, policy: KeyExchangePolicy) -> reqwest::blocking::Client {
-        let pem = std::fs::read(self.ca_file()).expect("CA file");
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_pemfile_certs(&pem) {
-            roots.add(cert).expect("valid CA certificate");
-        }
-        let tls = hearth_pqc::client_config(roots, policy, &[b"h2", b"http/1.1"]).expect("client TLS config");
+        let tls = hearth_pqc::client_config(self.household_roots(), policy, &[b"h2", b"http/1.1"]).expect("client TLS config");
         reqwest::blocking::Client::builder()
             .tls_backend_preconfigured((*tls).clone())
             .timeout(Duration::from_secs(60))
             .build()
             .expect("HTTP client")
+    }
+
+    /// Loads the household CA as the only trusted root.
+    pub fn household_roots(&self) -> rustls::RootCertStore {
+        let pem = std::fs::read(self.ca_file()).expect("CA file");
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_pemfile_certs(&pem) {
+            roots.add(cert).expect("valid CA certificate");
+        }
+        roots
+    }
+
+    /// Opens a raw HTTP/1.1 TLS connection (hybrid key exchange, household
+    /// CA trusted), for tests that write bytes by hand.
+    pub fn tls_stream(&self) -> rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream> {
+        let config = hearth_pqc::client_config(self.household_roots(), KeyExchangePolicy::HybridPreferred, &[b"http/1.1"])
+            .expect("client TLS config");
+        let name = rustls::pki_types::ServerName::try_from("localhost").expect("valid server name");
+        let conn = rustls::ClientConnection::new(config, name).expect("client connection");
+        let tcp = std::net::TcpStream::connect(self.addr).expect("connect to the server");
+        tcp.set_read_timeout(Some(Duration::from_secs(60))).expect("read timeout");
+        rustls::StreamOwned::new(conn, tcp)
     }
 
     /// GET `path` with the admin token and parse the JSON body.
@@ -152,7 +169,7 @@ impl Server {
         }
     }
 
-    /// Every item of the library (admin view).
+    /// Lists every item of the library (admin view).
     pub fn items(&self) -> Vec<serde_json::Value> {
         self.get_json("/api/v1/items?limit=500")["items"].as_array().expect("items array").clone()
     }
@@ -182,7 +199,7 @@ impl Server {
             .collect()
     }
 
-    /// The server's log so far.
+    /// Reads the server's log so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
