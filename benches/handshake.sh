@@ -3,8 +3,8 @@
 # against X25519, and against nginx with X25519, in the same run.
 #
 # Starts `hearth serve` on an empty library with a fresh data dir, and nginx
-# serving the same 15-byte health document over TLS 1.3 with a certificate
-# from Hearth's household CA. The load client is the hearth-pqc example
+# serving the same 15-byte health document over TLS 1.3 with an ECDSA P-256
+# certificate from a throwaway CA of the same key type. The load client is the hearth-pqc example
 # `handshake_load`: THREADS threads open connection after connection for a
 # fixed time, each a full handshake (resumption disabled) followed by one
 # `GET /api/v1/health` with `Connection: close`. It checks the negotiated
@@ -159,8 +159,10 @@ fi
 ca=$data_dir/tls/ca.pem
 
 # nginx: the health document over TLS 1.3 with an ECDSA P-256 certificate for
-# 127.0.0.1 signed by the household CA, so both servers send the same chain
-# shape (leaf and CA). Debian's nginx links OpenSSL 3.0, which has no ML-KEM.
+# 127.0.0.1 signed by a throwaway ECDSA P-256 CA made here, so both servers
+# send the same chain shape (leaf and a CA of the same key type). Hearth's
+# household CA key is sealed in its key store and cannot sign this leaf.
+# Debian's nginx links OpenSSL 3.0, which has no ML-KEM.
 # It runs as the user nobody (when this script is root), without a `user`
 # directive, so master and workers are unprivileged.
 nginx_addr=
@@ -168,13 +170,17 @@ if command -v nginx > /dev/null; then
     nginx_dir=$work/nginx
     mkdir -p "$nginx_dir/root/api/v1" "$nginx_dir/logs" "$nginx_dir/tmp"
     printf '{"status":"ok"}' > "$nginx_dir/root/api/v1/health"
+    nginx_ca=$nginx_dir/ca.pem
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=handshake.sh nginx CA" \
+        -addext basicConstraints=critical,CA:TRUE,pathlen:0 -addext keyUsage=critical,keyCertSign,cRLSign \
+        -days 1 -keyout "$nginx_dir/ca.key" -out "$nginx_ca" 2> /dev/null
     openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
         -keyout "$nginx_dir/server.key" -out "$nginx_dir/server.csr" 2> /dev/null
     printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n' \
         > "$nginx_dir/ext.cnf"
-    openssl x509 -req -in "$nginx_dir/server.csr" -CA "$ca" -CAkey "$data_dir/tls/ca-key.pem" -CAcreateserial \
+    openssl x509 -req -in "$nginx_dir/server.csr" -CA "$nginx_ca" -CAkey "$nginx_dir/ca.key" -CAcreateserial \
         -CAserial "$nginx_dir/ca.srl" -days 1 -extfile "$nginx_dir/ext.cnf" -out "$nginx_dir/leaf.pem" 2> /dev/null
-    cat "$nginx_dir/leaf.pem" "$ca" > "$nginx_dir/chain.pem"
+    cat "$nginx_dir/leaf.pem" "$nginx_ca" > "$nginx_dir/chain.pem"
     nginx_port=$(free_port)
     cat > "$nginx_dir/nginx.conf" << EOF
 daemon off;
@@ -222,15 +228,15 @@ targets=(hearth-hybrid hearth-x25519)
 # row to the results; otherwise it is a warm-up that only has to succeed.
 run_load() {
     local target=$1 duration=$2 mode=${3:-}
-    local addr=$hearth_addr pid=$hearth_pid group=x25519
+    local addr=$hearth_addr pid=$hearth_pid group=x25519 trust=$ca
     case $target in
         hearth-hybrid) group=x25519mlkem768 ;;
-        nginx-x25519) addr=$nginx_addr pid=$nginx_pid ;;
+        nginx-x25519) addr=$nginx_addr pid=$nginx_pid trust=$nginx_ca ;;
     esac
 
     local before after line
     before=$(cpu_ticks "$pid")
-    if ! line=$("$load_client" --addr "$addr" --ca "$ca" --group "$group" --path /api/v1/health \
+    if ! line=$("$load_client" --addr "$addr" --ca "$trust" --group "$group" --path /api/v1/health \
         --threads "$threads" --seconds "$duration" 2> "$work/load.err"); then
         echo "load on $target failed: $line $(cat "$work/load.err")" >&2
         exit 1

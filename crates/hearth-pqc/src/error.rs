@@ -1,5 +1,13 @@
 use std::path::PathBuf;
 
+use crate::keystore::{KeyStoreError, KeyVersion};
+
+/// The fix offered when this machine cannot open a data folder's sealed keys.
+const RESTORE_KEK_HINT: &str = "if this data folder was copied from another machine or restored \
+    from a backup without its KEK, restore that KEK (the `kek` file in the key store's folder, or \
+    the OS keyring entry service=hearth that its `kek.keyring` file names) or move the data \
+    folder back to the machine it came from";
+
 /// Errors from certificate handling and TLS configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum PqcError {
@@ -34,6 +42,82 @@ pub enum PqcError {
     MissingCa {
         /// The folder that was searched.
         dir: PathBuf,
+    },
+    /// The sealed key store that contains the CA and TLS keys could not be opened.
+    ///
+    /// Key store errors are boxed in this enum because they are large.
+    #[error("failed to open the sealed key store in {}: {source}; {hint}", dir.display(), hint = RESTORE_KEK_HINT)]
+    KeyStoreUnavailable {
+        /// The key store's folder.
+        dir: PathBuf,
+        /// The error from the key store.
+        #[source]
+        source: Box<KeyStoreError>,
+    },
+    /// The sealed key store failed to open the household CA key.
+    #[error("failed to open the household CA key for {}: {source}; {hint}", cert.display(), hint = RESTORE_KEK_HINT)]
+    CaKeyUnavailable {
+        /// The CA certificate whose key was being opened.
+        cert: PathBuf,
+        /// The error from the key store, which names the sealed file.
+        #[source]
+        source: Box<KeyStoreError>,
+    },
+    /// A CA certificate exists but the sealed key store has no CA key.
+    #[error(
+        "the household CA certificate {} exists but the sealed key store has no household-ca key: \
+         restore the data folder's `keys` folder from the backup that {} came from, or delete {} \
+         to create a new CA, which every client must then trust again",
+        cert.display(), cert.display(), cert.display()
+    )]
+    MissingCaKey {
+        /// The CA certificate.
+        cert: PathBuf,
+    },
+    /// A CA key does not belong to the CA certificate.
+    #[error(
+        "the household CA key in {key} does not match the certificate {}: restore both from \
+         the same backup",
+        cert.display()
+    )]
+    CaKeyMismatch {
+        /// The CA certificate.
+        cert: PathBuf,
+        /// The key: a plaintext file, or a sealed key and its version.
+        key: String,
+    },
+    /// A key read from the sealed key store is not a usable PKCS#8 key.
+    #[error("invalid {key}: {source}; restore the key store from a backup")]
+    InvalidSealedKey {
+        /// The sealed key and, where known, its version.
+        key: String,
+        /// The error from rcgen.
+        #[source]
+        source: rcgen::Error,
+    },
+    /// Reading or writing a key in the sealed key store failed.
+    #[error("sealed key store failed on key {name:?}: {source}")]
+    SealedKey {
+        /// The key name, such as "tls-leaf".
+        name: &'static str,
+        /// The error from the key store.
+        #[source]
+        source: Box<KeyStoreError>,
+    },
+    /// A plaintext key imported into the sealed key store did not read back
+    /// unchanged, so the plaintext file was kept.
+    #[error(
+        "sealed copy {version} of key {name:?} does not read back the same as {}; the file was kept, \
+         start again to retry the import",
+        path.display()
+    )]
+    ImportNotVerified {
+        /// The plaintext key file.
+        path: PathBuf,
+        /// The key name it was sealed under.
+        name: &'static str,
+        /// The version that was sealed.
+        version: KeyVersion,
     },
     /// rustls rejected the configuration.
     #[error("invalid TLS configuration: {0}")]

@@ -11,8 +11,9 @@
 //!   only, aws-lc-rs provider, X25519MLKEM768 then X25519, ALPN h2 and
 //!   http/1.1) and names the group a connection negotiated.
 //! - [`ca`] creates and loads the household certificate authority and the
-//!   server certificate it signs. Certificates stay classical (ECDSA P-256)
-//!   because no browser verifies ML-DSA certificates yet.
+//!   server certificate it signs, with both private keys in the sealed key
+//!   store. Certificates stay classical (ECDSA P-256) because no browser
+//!   verifies ML-DSA certificates yet.
 //! - [`sign`] signs with Ed25519 and ML-DSA-65 together (FIPS 204); a
 //!   signature is valid only when both parts verify.
 //! - [`kem`] wraps content keys and derives link keys with X-Wing (X25519
@@ -37,6 +38,6 @@ pub mod qkd;
 pub mod sign;
 pub mod tls;
 
-pub use ca::{HouseholdCa, ServerIdentity};
+pub use ca::{CaCertificate, HouseholdCa, ServerIdentity};
 pub use error::PqcError;
 pub use tls::{KeyExchangePolicy, client_config, group_name, server_config};

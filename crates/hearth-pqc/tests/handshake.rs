@@ -6,9 +6,16 @@ use std::net::{IpAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread;
 
+use hearth_pqc::keystore::{FileKek, SealedKeyStore};
 use hearth_pqc::{HouseholdCa, KeyExchangePolicy, client_config, group_name, server_config};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, RootCertStore, ServerConnection, StreamOwned};
+
+/// Opens a sealed key store in `data/keys` with a file KEK, as a data folder has.
+fn key_store(data: &std::path::Path) -> SealedKeyStore {
+    let keys = data.join("keys");
+    SealedKeyStore::open(&keys, Box::new(FileKek::in_dir(&keys))).unwrap()
+}
 
 struct Outcome {
     client_group: Result<String, String>,
@@ -19,9 +26,10 @@ struct Outcome {
 /// client with `client_policy`, returning the group each side saw.
 fn handshake(server_policy: KeyExchangePolicy, client_policy: KeyExchangePolicy) -> Outcome {
     let dir = tempfile::tempdir().unwrap();
-    let ca = HouseholdCa::load_or_create(dir.path()).unwrap();
+    let keys = key_store(dir.path());
+    let ca = HouseholdCa::load_or_create(&dir.path().join("tls"), &keys).unwrap();
     let ip: IpAddr = "127.0.0.1".parse().unwrap();
-    let identity = ca.server_identity(&["localhost".to_owned()], &[ip]).unwrap();
+    let identity = ca.server_identity(&keys, &["localhost".to_owned()], &[ip]).unwrap();
     let server = server_config(identity.chain, identity.key, server_policy).unwrap();
 
     let mut roots = RootCertStore::empty();
@@ -88,13 +96,15 @@ fn pq_only_rejects_x25519_client() {
 #[test]
 fn client_without_household_ca_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = HouseholdCa::load_or_create(dir.path()).unwrap();
-    let identity = ca.server_identity(&["localhost".to_owned()], &[]).unwrap();
+    let keys = key_store(dir.path());
+    let ca = HouseholdCa::load_or_create(&dir.path().join("tls"), &keys).unwrap();
+    let identity = ca.server_identity(&keys, &["localhost".to_owned()], &[]).unwrap();
     let server = server_config(identity.chain, identity.key, KeyExchangePolicy::HybridPreferred).unwrap();
 
     // A client that trusts a different household's CA.
     let other_dir = tempfile::tempdir().unwrap();
-    let other = HouseholdCa::load_or_create(other_dir.path()).unwrap();
+    let other_keys = key_store(other_dir.path());
+    let other = HouseholdCa::load_or_create(&other_dir.path().join("tls"), &other_keys).unwrap();
     let mut roots = RootCertStore::empty();
     roots.add(other.cert_der().unwrap()).unwrap();
     let client = client_config(roots, KeyExchangePolicy::HybridPreferred, &[]).unwrap();

@@ -332,20 +332,17 @@ fn progress_bar() -> ProgressBar {
 
 fn export_ca(args: &DataDirArg, file: &FileConfig) -> Result<()> {
     let paths = DataPaths::new(&data_dir(args, file));
-    let ca = HouseholdCa::load(&paths.tls)?;
-    print!("{}", ca.cert_pem());
+    let ca = HouseholdCa::load_certificate(&paths.tls)?;
+    print!("{}", ca.pem());
     Ok(())
 }
 
 /// Asks a running server to rotate its keys, trusting only the household CA.
 fn rotate_keys(args: &RotateArgs, file: &FileConfig) -> Result<()> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-
     let paths = DataPaths::new(&data_dir(&args.data, file));
-    let ca = HouseholdCa::load(&paths.tls)?;
+    let ca = HouseholdCa::load_certificate(&paths.tls)?;
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(CertificateDer::from_pem_slice(ca.cert_pem().as_bytes()).context("household CA is not valid PEM")?)?;
+    roots.add(ca.der()?)?;
     let tls = hearth_pqc::client_config(roots, KeyExchangePolicy::HybridPreferred, &[b"h2", b"http/1.1"])?;
     let client = reqwest::blocking::Client::builder().tls_backend_preconfigured((*tls).clone()).build()?;
 

@@ -1,8 +1,9 @@
 //! Key rotation without a restart: the server's TLS certificate and its
 //! hybrid signing key.
 //!
-//! The signing key (Ed25519 + ML-DSA-65) lives in the sealed key store under
-//! the data folder and rotates every [`SIGNING_KEY_MAX_AGE`]. An emergency
+//! The signing key (Ed25519 + ML-DSA-65), the household CA key and the TLS
+//! leaf key live in the sealed key store under the data folder. The signing
+//! key rotates every [`SIGNING_KEY_MAX_AGE`]. An emergency
 //! rotation (API `POST /api/v1/admin/rotate-keys`, CLI `hearth keys
 //! rotate`) issues a new TLS leaf with a new key and a new signing key
 //! version at once. New connections get the new certificate immediately;
@@ -113,10 +114,10 @@ impl KeyRotation {
     /// Sets up TLS from the household CA and makes sure a signing key exists
     /// and is younger than [`SIGNING_KEY_MAX_AGE`].
     pub fn start(paths: &DataPaths, dns_names: Vec<String>, addresses: Vec<IpAddr>, policy: KeyExchangePolicy) -> Result<Self, RotationError> {
-        let ca = HouseholdCa::load_or_create(&paths.tls)?;
-        let identity = ca.server_identity(&dns_names, &addresses)?;
+        let keys = hearth_pqc::ca::open_key_store(&paths.keys, default_kek(&paths.keys))?;
+        let ca = HouseholdCa::load_or_create(&paths.tls, &keys)?;
+        let identity = ca.server_identity(&keys, &dns_names, &addresses)?;
         let tls = TlsCell::new(hearth_pqc::server_config(identity.chain, identity.key, policy)?);
-        let keys = SealedKeyStore::open(&paths.keys, default_kek(&paths.keys))?;
 
         let rotation = Self { ca, dns_names, addresses, policy, tls, keys, rotating: Mutex::new(()) };
         if let Some(version) = rotation.keys.rotate_if_due(SIGNING_KEY_NAME, SIGNING_KEY_MAX_AGE, false, new_signing_key)? {
@@ -135,7 +136,7 @@ impl KeyRotation {
         let _guard = self.rotating.lock().unwrap_or_else(|p| p.into_inner());
         tracing::warn!(reason, "emergency key rotation started");
 
-        let identity = self.ca.reissue_server_identity(&self.dns_names, &self.addresses)?;
+        let identity = self.ca.reissue_server_identity(&self.keys, &self.dns_names, &self.addresses)?;
         let fingerprint = sha256_hex(identity.chain[0].as_ref());
         self.tls.set(hearth_pqc::server_config(identity.chain, identity.key, self.policy)?);
         self.keys.rotate_if_due(SIGNING_KEY_NAME, SIGNING_KEY_MAX_AGE, true, new_signing_key)?;
