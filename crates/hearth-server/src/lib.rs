@@ -11,6 +11,7 @@ pub mod auth;
 pub mod config;
 pub mod connection;
 pub mod error;
+pub mod links;
 pub mod middleware;
 pub mod rotation;
 pub mod routes;

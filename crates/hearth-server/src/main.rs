@@ -1,4 +1,4 @@
-//! The `hearth` command: `serve`, `scan` and `ca export`.
+//! The `hearth` command: `serve`, `scan`, `ca export`, `keys rotate` and `link`.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -15,6 +15,7 @@ use hearth_server::config::{
     DEFAULT_LISTEN, DataPaths, FileConfig, default_data_dir, display_host, host_addresses, host_names,
 };
 use hearth_server::connection::ConnectionLog;
+use hearth_server::links::{KeyStoreHandle, NodeLinks};
 use hearth_server::rotation::KeyRotation;
 use hearth_server::state::{AppState, ScanEvents};
 use hearth_server::thumbnails::ThumbnailCache;
@@ -46,6 +47,30 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Set up a link key with another Hearth node: the running server (the
+    /// master) runs the handshake against the peer (the slave).
+    Link(LinkArgs),
+}
+
+#[derive(Args)]
+struct LinkArgs {
+    /// Base URL of the peer node, such as https://desktop.local:8443.
+    #[arg(long, value_name = "URL")]
+    peer: String,
+    /// PEM file with the peer's household CA certificate (`hearth ca export` on the peer).
+    #[arg(long, value_name = "FILE")]
+    peer_ca: PathBuf,
+    /// The admin token that `hearth serve` printed on the peer.
+    #[arg(long, env = "HEARTH_PEER_TOKEN", value_name = "TOKEN")]
+    peer_token: String,
+    /// Address of the local running server.
+    #[arg(long, default_value = "https://127.0.0.1:8443", value_name = "URL")]
+    server: String,
+    /// The admin token printed by the local `hearth serve`.
+    #[arg(long, env = "HEARTH_ADMIN_TOKEN", value_name = "TOKEN")]
+    token: String,
+    #[command(flatten)]
+    data: DataDirArg,
 }
 
 #[derive(Subcommand)]
@@ -102,6 +127,9 @@ struct ServeArgs {
     /// Do not watch library folders for changes.
     #[arg(long)]
     no_watch: bool,
+    /// This node's SAE id towards other nodes and the QKD KME [default: [node] sae_id, else the host name].
+    #[arg(long, env = "HEARTH_SAE_ID")]
+    sae_id: Option<String>,
 }
 
 #[derive(Args)]
@@ -138,6 +166,7 @@ fn main() -> Result<()> {
         Command::Scan(args) => scan(args, &file),
         Command::Ca { command: CaCommand::Export(args) } => export_ca(&args, &file),
         Command::Keys { command: KeysCommand::Rotate(args) } => rotate_keys(&args, &file),
+        Command::Link(args) => link(&args, &file),
     }
 }
 
@@ -189,6 +218,9 @@ fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
         KeyRotation::start(&paths, host_names(), host_addresses(), policy).context("failed to set up TLS and signing keys")?,
     );
     let tls = rotation.tls();
+    let links = open_links(&args, file, &rotation)?;
+
+    let app_links = Arc::clone(&links);
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = runtime.block_on(async move {
@@ -206,9 +238,11 @@ fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
             scan_events: ScanEvents::new(),
             thumbnails: Arc::new(ThumbnailCache::new(paths.thumbnails.clone())),
             rotation: Some(Arc::clone(&rotation)),
+            links: Some(Arc::clone(&app_links)),
         };
 
         print_welcome(bound, &tokens, &paths, libraries.len(), catalog.item_count()?, policy);
+        println!("  Node SAE id:    {} (link keys: {})", app_links.sae_id(), qkd_summary(file));
         hearth_server::api::scan::spawn_scan(Arc::clone(&catalog), state.scan_events.clone());
 
         let _watcher = if !watch {
@@ -229,11 +263,41 @@ fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
     // A scan still running is abandoned: each batch is its own SQLite
     // transaction, so the next start resumes from the last committed one.
     runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    drop(links);
     result
 }
 
 /// Time given to open connections and a running scan at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Loads this node's identity and X-Wing key and builds its KME client.
+///
+/// The KME client runs its own blocking runtime, so it is built here,
+/// before the server's runtime starts. `serve` keeps a handle until after
+/// that runtime has shut down, so the client is also dropped outside it.
+fn open_links(args: &ServeArgs, file: &FileConfig, rotation: &Arc<KeyRotation>) -> Result<Arc<NodeLinks>> {
+    let sae_id = file.sae_id(args.sae_id.as_deref())?;
+    let qkd: Option<Arc<dyn hearth_pqc::qkd::QkdKeySource>> = match &file.qkd {
+        Some(section) => Some(Arc::new(section.client(&sae_id)?)),
+        None => None,
+    };
+    match &file.qkd {
+        Some(section) => tracing::info!(sae_id = %sae_id, kme = %section.kme_url, "QKD key source configured for link keys"),
+        None => tracing::info!(sae_id = %sae_id, "no [qkd] section; link keys use X-Wing alone"),
+    }
+
+    let handle = KeyStoreHandle::Rotation(Arc::clone(rotation));
+    let links = NodeLinks::open(sae_id, handle, qkd).context("failed to load the node's X-Wing key")?;
+    Ok(Arc::new(links))
+}
+
+/// Describes the link-key setup for the welcome text.
+fn qkd_summary(file: &FileConfig) -> String {
+    match &file.qkd {
+        Some(section) => format!("X-Wing with QKD from {}", section.kme_url),
+        None => "X-Wing alone, no [qkd] section".to_owned(),
+    }
+}
 
 fn print_welcome(bound: SocketAddr, tokens: &Tokens, paths: &DataPaths, libraries: usize, items: u64, policy: KeyExchangePolicy) {
     let host = display_host(bound);
@@ -361,3 +425,47 @@ fn rotate_keys(args: &RotateArgs, file: &FileConfig) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(&body)?);
     Ok(())
 }
+
+/// Asks the local running server to link, as master, with a peer node, and
+/// prints how the key was made and its check value.
+fn link(args: &LinkArgs, file: &FileConfig) -> Result<()> {
+    let peer_ca_pem = std::fs::read_to_string(&args.peer_ca)
+        .with_context(|| format!("failed to read the peer's CA certificate {}", args.peer_ca.display()))?;
+    let paths = DataPaths::new(&data_dir(&args.data, file));
+    let ca = HouseholdCa::load_certificate(&paths.tls)?;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der()?)?;
+    let tls = hearth_pqc::client_config(roots, KeyExchangePolicy::HybridPreferred, &[b"h2", b"http/1.1"])?;
+    let client = reqwest::blocking::Client::builder()
+        .tls_backend_preconfigured((*tls).clone())
+        .timeout(LINK_TIMEOUT)
+        .build()?;
+
+    let url = format!("{}/api/v1/admin/links", args.server.trim_end_matches('/'));
+    let request = serde_json::json!({ "peer_url": args.peer, "peer_ca_pem": peer_ca_pem, "peer_token": args.peer_token });
+    let response = client
+        .post(&url)
+        .bearer_auth(&args.token)
+        .json(&request)
+        .send()
+        .with_context(|| format!("failed to reach {url}; is `hearth serve` running there?"))?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().unwrap_or_default();
+    if !status.is_success() {
+        anyhow::bail!("link with {} failed with {status}: {}", args.peer, body["error"].as_str().unwrap_or("no details"));
+    }
+
+    let link = &body["link"];
+    let text = |field: &str| link[field].as_str().unwrap_or("?").to_owned();
+    println!("Linked with node {} as {}; link key version {}.", text("peer_sae_id"), text("role"), link["key_version"]);
+    match link["qkd_key_id"].as_str() {
+        Some(key_id) => println!("  QKD:        used, key id {key_id}"),
+        None => println!("  QKD:        not used: {}", text("fallback")),
+    }
+    println!("  Key check:  {} (compare with `GET /api/v1/admin/links` on the peer)", text("key_check"));
+    Ok(())
+}
+
+/// Time the local server gets to run a link: two peer round trips, the
+/// KME, and a retry without QKD.
+const LINK_TIMEOUT: Duration = Duration::from_secs(120);

@@ -167,6 +167,12 @@ impl KeyRotation {
         }
         Ok(published)
     }
+
+    /// Returns the sealed key store, which also contains the node's X-Wing
+    /// key and its link keys (`crate::links`).
+    pub fn key_store(&self) -> &SealedKeyStore {
+        &self.keys
+    }
 }
 
 fn new_signing_key() -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {

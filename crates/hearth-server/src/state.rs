@@ -29,6 +29,9 @@ pub struct AppState {
     /// TLS certificate and signing keys, rotated without a restart. None in
     /// in-process tests that run without TLS.
     pub rotation: Option<Arc<crate::rotation::KeyRotation>>,
+    /// This node's X-Wing key and its link keys with other nodes. None in
+    /// in-process tests without a key store; the link routes then answer 404.
+    pub links: Option<Arc<crate::links::NodeLinks>>,
 }
 
 /// Fan-out of scan progress to API subscribers, plus the latest report for

@@ -27,6 +27,7 @@ fn app(dir: &tempfile::TempDir) -> axum::Router {
         scan_events: ScanEvents::new(),
         thumbnails: Arc::new(ThumbnailCache::new(dir.path().join("thumbnails"))),
         rotation: None,
+        links: None,
     };
     hearth_server::app(state)
 }

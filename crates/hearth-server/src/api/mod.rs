@@ -2,6 +2,7 @@
 
 pub mod items;
 pub mod keys;
+pub mod links;
 pub mod scan;
 
 use axum::extract::{Extension, Form, State};

@@ -51,8 +51,26 @@ impl Server {
 
     /// Like [`Server::start`], with extra command-line arguments.
     pub fn start_with(libraries: &[&Path], extra: &[&str]) -> Self {
+        Self::launch(libraries, extra, None)
+    }
+
+    /// Like [`Server::start_with`], with `config` as the TOML configuration
+    /// file in place of `/dev/null`.
+    pub fn start_with_config(libraries: &[&Path], extra: &[&str], config: &str) -> Self {
+        Self::launch(libraries, extra, Some(config))
+    }
+
+    fn launch(libraries: &[&Path], extra: &[&str], config: Option<&str>) -> Self {
         let data = tempfile::tempdir().expect("temporary data folder");
         let log = data.path().join("server.log");
+        let config_file = match config {
+            Some(text) => {
+                let path = data.path().join("hearth.toml");
+                std::fs::write(&path, text).expect("write configuration file");
+                path
+            }
+            None => PathBuf::from("/dev/null"),
+        };
         let mut command = Command::new(env!("CARGO_BIN_EXE_hearth"));
         command.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(data.path());
         for library in libraries {
@@ -62,7 +80,7 @@ impl Server {
         command
             .env("RUST_LOG", "info")
             // A developer's own configuration file must not leak into tests.
-            .env("HEARTH_CONFIG", "/dev/null")
+            .env("HEARTH_CONFIG", &config_file)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).expect("log file"));
         let mut child = command.spawn().expect("start hearth serve");

@@ -1,0 +1,268 @@
+//! Link keys between two real `hearth serve` processes, master `node-a` and
+//! slave `node-b`, with QKD keys from the test KME and without them.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::Server;
+use hearth_pqc::KeyExchangePolicy;
+use hearth_pqc::keystore::{SealedKeyStore, default_kek};
+use hearth_pqc::qkd::{LinkPeers, initiate};
+use hearth_qkd::test_kme::{TestKme, TestKmeConfig};
+use hearth_server::links::records::key_name;
+use hearth_server::links::wire::{FinishBody, NodeInfo, OfferBody, ReplyBody};
+use serde_json::{Value, json};
+
+const MASTER: &str = "node-a";
+const SLAVE: &str = "node-b";
+
+/// A test KME for both nodes, with each node's credentials in PEM files.
+struct Kme {
+    kme: TestKme,
+    files: tempfile::TempDir,
+}
+
+impl Kme {
+    fn start() -> Self {
+        let config = TestKmeConfig { sae_ids: vec![MASTER.to_owned(), SLAVE.to_owned()], ..TestKmeConfig::default() };
+        let kme = TestKme::start(config).expect("test KME starts");
+        let files = tempfile::tempdir().unwrap();
+        std::fs::write(files.path().join("kme-ca.pem"), kme.ca_pem()).unwrap();
+        for sae_id in [MASTER, SLAVE] {
+            let credentials = kme.credentials(sae_id).unwrap();
+            std::fs::write(files.path().join(format!("{sae_id}.pem")), &credentials.cert_pem).unwrap();
+            std::fs::write(files.path().join(format!("{sae_id}-key.pem")), credentials.key_pem.as_bytes()).unwrap();
+        }
+        Self { kme, files }
+    }
+
+    /// Returns the `[qkd]` table for `sae_id`.
+    fn qkd_table(&self, sae_id: &str) -> String {
+        let dir = self.files.path();
+        format!(
+            "[qkd]\nkme_url = \"{}\"\nclient_cert = \"{}\"\nclient_key = \"{}\"\nkme_ca = \"{}\"\n",
+            self.kme.base_url(),
+            dir.join(format!("{sae_id}.pem")).display(),
+            dir.join(format!("{sae_id}-key.pem")).display(),
+            dir.join("kme-ca.pem").display()
+        )
+    }
+}
+
+/// Starts a node named `sae_id`, with the KME when `kme` is given.
+fn start_node(sae_id: &str, kme: Option<&Kme>) -> Server {
+    let library = tempfile::tempdir().unwrap();
+    let qkd = kme.map(|kme| kme.qkd_table(sae_id)).unwrap_or_default();
+    let config = format!("watch = false\n\n[node]\nsae_id = \"{sae_id}\"\n\n{qkd}");
+    Server::start_with_config(&[library.path()], &[], &config)
+}
+
+/// Asks `master` to link with `slave` through the API.
+fn request_link(master: &Server, slave: &Server, peer_token: &str, peer_ca_pem: &str) -> (u16, Value) {
+    let response = master
+        .client(KeyExchangePolicy::HybridPreferred)
+        .post(master.url("/api/v1/admin/links"))
+        .bearer_auth(&master.admin_token)
+        .json(&json!({ "peer_url": slave.url(""), "peer_ca_pem": peer_ca_pem, "peer_token": peer_token }))
+        .send()
+        .expect("link request");
+    let status = response.status().as_u16();
+    (status, response.json().expect("JSON body"))
+}
+
+/// Links `master` with `slave` with the right token and CA, and returns the
+/// master's view of the link.
+fn link(master: &Server, slave: &Server) -> Value {
+    let ca = std::fs::read_to_string(slave.ca_file()).unwrap();
+    let (status, body) = request_link(master, slave, &slave.admin_token, &ca);
+    assert_eq!(status, 200, "link failed: {body}\nmaster log:\n{}\nslave log:\n{}", master.log_text(), slave.log_text());
+    body["link"].clone()
+}
+
+/// Returns the links a node lists.
+fn links(server: &Server) -> Vec<Value> {
+    server.get_json("/api/v1/admin/links")["links"].as_array().expect("links array").clone()
+}
+
+/// Returns the one link a node lists, checking that it is with `peer`.
+fn only_link(server: &Server, peer: &str) -> Value {
+    let links = links(server);
+    assert_eq!(links.len(), 1, "{links:?}");
+    assert_eq!(links[0]["peer_sae_id"], peer);
+    links[0].clone()
+}
+
+/// Reads the current link key with `peer` from the node's sealed key store.
+fn stored_key(server: &Server, peer: &str) -> Vec<u8> {
+    let dir = server.data_dir.join("keys");
+    let store = SealedKeyStore::open(&dir, default_kek(&dir)).expect("open the node's key store");
+    let (_, secret) = store.current(&key_name(peer)).unwrap().expect("link key stored");
+    secret[..32].to_vec()
+}
+
+/// Checks that neither node's log contains the link key in hex or base64.
+fn assert_key_not_logged(master: &Server, slave: &Server) {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+
+    let key = stored_key(master, SLAVE);
+    assert_eq!(key, stored_key(slave, MASTER), "stored link keys differ");
+    let encodings = [hex::encode(&key), hex::encode_upper(&key), STANDARD.encode(&key), URL_SAFE_NO_PAD.encode(&key)];
+    for (name, log) in [("master", master.log_text()), ("slave", slave.log_text())] {
+        for encoding in &encodings {
+            assert!(!log.contains(&encoding[..16]), "{name} log contains the link key ({encoding})");
+        }
+    }
+}
+
+#[test]
+fn link_with_qkd_gives_matching_keys() {
+    let kme = Kme::start();
+    let master = start_node(MASTER, Some(&kme));
+    let slave = start_node(SLAVE, Some(&kme));
+
+    let output = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .env("HEARTH_CONFIG", "/dev/null")
+        .args(["link", "--peer", &slave.url(""), "--peer-ca"])
+        .arg(slave.ca_file())
+        .args(["--peer-token", &slave.admin_token, "--server", &master.url(""), "--token", &master.admin_token, "--data-dir"])
+        .arg(&master.data_dir)
+        .output()
+        .unwrap();
+
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "hearth link failed: {}\nmaster log:\n{}", String::from_utf8_lossy(&output.stderr), master.log_text());
+    let on_master = only_link(&master, SLAVE);
+    let on_slave = only_link(&slave, MASTER);
+    assert_eq!(on_master["role"], "master");
+    assert_eq!(on_slave["role"], "slave");
+    assert_eq!(on_master["qkd_used"], true);
+    assert_eq!(on_slave["qkd_used"], true);
+    assert!(on_master["qkd_key_id"].is_string(), "{on_master}");
+    assert_eq!(on_master["qkd_key_id"], on_slave["qkd_key_id"]);
+    assert_eq!(on_master["fallback"], Value::Null);
+    assert_eq!(on_slave["fallback"], Value::Null);
+    assert_eq!(on_master["key_check"], on_slave["key_check"]);
+    assert!(stdout.contains("QKD:        used"), "{stdout}");
+    assert!(stdout.contains(on_master["key_check"].as_str().unwrap()), "{stdout}");
+    assert_key_not_logged(&master, &slave);
+}
+
+#[test]
+fn kme_down_falls_back_to_xwing() {
+    let kme = Kme::start();
+    let master = start_node(MASTER, Some(&kme));
+    let slave = start_node(SLAVE, Some(&kme));
+    let first = link(&master, &slave);
+
+    kme.kme.set_link_down(true);
+    let relinked = link(&master, &slave);
+
+    let on_master = only_link(&master, SLAVE);
+    let on_slave = only_link(&slave, MASTER);
+    assert_eq!(first["qkd_used"], true);
+    assert_eq!(relinked, on_master);
+    assert_eq!(on_master["key_version"], 2);
+    assert_eq!(on_slave["key_version"], 2);
+    assert_eq!(on_master["qkd_used"], false);
+    assert_eq!(on_slave["qkd_used"], false);
+    assert_eq!(on_master["fallback"], "KME unavailable");
+    assert_eq!(on_slave["fallback"], "master offered no QKD key");
+    assert_eq!(on_master["key_check"], on_slave["key_check"]);
+    assert_ne!(on_master["key_check"], first["key_check"]);
+    let master_log = master.log_text();
+    assert!(master_log.contains("link key uses X-Wing alone"), "{master_log}");
+    assert!(master_log.contains("reason=KME unavailable"), "{master_log}");
+    assert_key_not_logged(&master, &slave);
+}
+
+#[test]
+fn slave_without_kme_forces_retry_without_qkd() {
+    let kme = Kme::start();
+    let master = start_node(MASTER, Some(&kme));
+    let slave = start_node(SLAVE, None);
+
+    link(&master, &slave);
+
+    let on_master = only_link(&master, SLAVE);
+    let on_slave = only_link(&slave, MASTER);
+    assert_eq!(on_master["qkd_used"], false);
+    assert_eq!(on_master["qkd_key_id"], Value::Null);
+    assert_eq!(on_master["fallback"], "slave could not obtain the QKD key");
+    assert_eq!(on_slave["qkd_used"], false);
+    assert_eq!(on_master["key_check"], on_slave["key_check"]);
+    let master_log = master.log_text();
+    let slave_log = slave.log_text();
+    assert!(master_log.contains("reason=slave could not obtain the QKD key"), "{master_log}");
+    assert!(slave_log.contains("QKD key in link offer unavailable"), "{slave_log}");
+    assert_key_not_logged(&master, &slave);
+}
+
+#[test]
+fn wrong_peer_token_names_peer_401() {
+    let master = start_node(MASTER, None);
+    let slave = start_node(SLAVE, None);
+    let ca = std::fs::read_to_string(slave.ca_file()).unwrap();
+
+    let (status, body) = request_link(&master, &slave, "not-the-token", &ca);
+
+    let error = body["error"].as_str().unwrap();
+    assert_eq!(status, 502, "{body}");
+    assert!(error.contains("401"), "{error}");
+    assert!(error.contains(&slave.url("")), "{error}");
+    assert!(error.contains("peer_token"), "{error}");
+    assert!(!master.log_text().contains("not-the-token"), "peer token logged");
+    assert!(links(&master).is_empty());
+    assert!(links(&slave).is_empty());
+}
+
+#[test]
+fn untrusted_peer_ca_is_tls_error() {
+    let master = start_node(MASTER, None);
+    let slave = start_node(SLAVE, None);
+    let wrong_ca = std::fs::read_to_string(master.ca_file()).unwrap();
+
+    let (status, body) = request_link(&master, &slave, &slave.admin_token, &wrong_ca);
+
+    let error = body["error"].as_str().unwrap();
+    assert_eq!(status, 502, "{body}");
+    assert!(error.contains("failed to reach peer"), "{error}");
+    assert!(error.contains("invalid peer certificate"), "{error}");
+    assert!(error.contains("check that peer_ca_pem is the peer's household CA"), "{error}");
+    assert!(links(&master).is_empty());
+    assert!(links(&slave).is_empty());
+}
+
+#[test]
+fn tampered_finish_is_rejected() {
+    let slave = start_node(SLAVE, None);
+    let client = slave.client(KeyExchangePolicy::HybridPreferred);
+    let post = |path: &str, body: Value| {
+        let response = client.post(slave.url(path)).bearer_auth(&slave.admin_token).json(&body).send().unwrap();
+        (response.status().as_u16(), response.json::<Value>().unwrap())
+    };
+    let node: NodeInfo = serde_json::from_value(slave.get_json("/api/v1/admin/node")).unwrap();
+    let peers = LinkPeers { master_sae_id: "intruder".to_owned(), slave_sae_id: node.sae_id.clone() };
+    let (offer, master) = initiate(&peers, &node.public_key().unwrap(), None).unwrap();
+
+    let (offer_status, reply) = post("/api/v1/admin/links/offer", serde_json::to_value(OfferBody::new(&offer)).unwrap());
+    assert_eq!(offer_status, 200, "{reply}");
+    let reply: ReplyBody = serde_json::from_value(reply).unwrap();
+    let (mut finish, _) = master.confirm(&reply.to_reply().unwrap()).unwrap();
+    let genuine = finish.clone();
+    finish.confirmation[0] ^= 1;
+    let (tampered_status, tampered) =
+        post("/api/v1/admin/links/finish", serde_json::to_value(FinishBody::new(reply.handshake_id.clone(), &finish)).unwrap());
+    let (replay_status, replay) =
+        post("/api/v1/admin/links/finish", serde_json::to_value(FinishBody::new(reply.handshake_id, &genuine)).unwrap());
+
+    assert_eq!(node.sae_id, SLAVE);
+    assert_eq!(tampered_status, 400, "{tampered}");
+    assert!(tampered["error"].as_str().unwrap().contains("master key confirmation failed"), "{tampered}");
+    assert_eq!(replay_status, 404, "handshake must be discarded after a failed finish: {replay}");
+    assert!(links(&slave).is_empty());
+    assert!(slave.log_text().contains("master key confirmation failed"));
+    assert!(!Path::new(&slave.data_dir.join("keys").join(format!("{}.v1.sealed", key_name("intruder")))).exists());
+}
