@@ -1,0 +1,67 @@
+//! Tables owned by hearth-access.
+
+use hearth_store::Migration;
+
+/// Domain name under which the access migrations are recorded.
+pub const DOMAIN: &str = "access";
+
+/// The access schema steps, oldest first.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "users_devices_audit_throttle",
+    sql: r#"
+-- Household members. `name_key` is the lowercase name, so that names are
+-- unique regardless of case and logins match case-insensitively.
+CREATE TABLE users (
+    id INTEGER PRIMARY KEY,
+    did TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    name_key TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'adult', 'teen', 'child')),
+    -- Argon2id PHC string; NULL for a user without a password (passkeys only).
+    password_hash TEXT,
+    created_at INTEGER NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1))
+) STRICT;
+
+-- Paired devices. A device is usable once approved and until revoked.
+CREATE TABLE devices (
+    id INTEGER PRIMARY KEY,
+    did TEXT NOT NULL UNIQUE,
+    key_algorithm TEXT NOT NULL CHECK (key_algorithm IN ('p256', 'hybrid')),
+    public_key BLOB NOT NULL,
+    name TEXT NOT NULL,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    approved INTEGER NOT NULL DEFAULT 0 CHECK (approved IN (0, 1)),
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER,
+    last_seen INTEGER
+) STRICT;
+CREATE INDEX devices_user ON devices(user_id);
+
+-- Every access decision and login attempt, allowed or denied, with its reason.
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY,
+    time INTEGER NOT NULL,
+    -- did:key of the user, NULL when no user was authenticated.
+    subject TEXT,
+    -- did:key of the device, NULL when the request named no known device.
+    device TEXT,
+    action TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    decision TEXT NOT NULL CHECK (decision IN ('allow', 'deny')),
+    reason TEXT NOT NULL,
+    source TEXT NOT NULL
+) STRICT;
+CREATE INDEX audit_time ON audit(time);
+CREATE INDEX audit_subject ON audit(subject, id);
+
+-- Failed login counters, one row per account name and per source network.
+CREATE TABLE login_throttle (
+    key TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL CHECK (failures >= 0),
+    last_failure INTEGER NOT NULL
+) STRICT;
+CREATE INDEX login_throttle_last_failure ON login_throttle(last_failure);
+"#,
+}];
