@@ -50,9 +50,9 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
 /// site (cross-site request forgery), before authentication runs.
 ///
 /// A request with a method other than GET, HEAD or OPTIONS is rejected with
-/// 403 when its `Sec-Fetch-Site` header says `cross-site` or `same-site`, or
-/// when its `Origin` header names another origin than the one the request
-/// was sent to. Clients that send neither header (curl, the CLI, native
+/// 403 when its `Sec-Fetch-Site` header says `cross-site` or `same-site`,
+/// or, from a browser that sends no `Sec-Fetch-Site`, when its `Origin`
+/// header names another origin than the one the request was sent to. Clients that send neither header (curl, the CLI, native
 /// apps) pass, because a third-party page cannot make them send a request. The session cookie is also
 /// SameSite=Strict; this check covers browsers that ignore that attribute
 /// and sign-in forms, which carry no cookie yet.
@@ -75,11 +75,16 @@ pub async fn reject_cross_site(request: Request, next: Next) -> Response {
 
 /// Returns why a request looks cross-site, or `None` when it does not.
 fn cross_site_reason(headers: &HeaderMap, uri: &Uri) -> Option<String> {
+    // Pages cannot set Sec-Fetch-Site, so a browser that sends it is
+    // believed. Chromium sends `Origin: null` on same-origin form posts
+    // under `Referrer-Policy: no-referrer`, so Origin is checked only
+    // without it.
     if let Some(site) = headers.get("sec-fetch-site") {
         let site = site.to_str().unwrap_or("");
-        if !matches!(site, "same-origin" | "none") {
-            return Some(format!("Sec-Fetch-Site is {site:?}"));
-        }
+        return match site {
+            "same-origin" | "none" => None,
+            _ => Some(format!("Sec-Fetch-Site is {site:?}")),
+        };
     }
 
     let origin = headers.get(header::ORIGIN)?;

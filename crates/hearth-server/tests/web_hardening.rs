@@ -82,6 +82,17 @@ fn same_origin_login_accepted() {
         .expect("request");
 
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
+
+    // Chromium's own form post under Referrer-Policy: no-referrer.
+    let chromium = client
+        .post(server.url("/api/v1/login"))
+        .header("origin", "null")
+        .header("sec-fetch-site", "same-origin")
+        .header("content-type", FORM)
+        .body(format!("token={}", server.admin_token))
+        .send()
+        .expect("request");
+    assert_eq!(chromium.status(), StatusCode::SEE_OTHER, "Chromium's same-origin form post was rejected");
     let cookie = response.headers().get("set-cookie").expect("session cookie").to_str().unwrap();
     assert!(cookie.contains("SameSite=Strict"), "{cookie}");
     assert!(cookie.contains("HttpOnly"), "{cookie}");
