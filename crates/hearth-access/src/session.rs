@@ -143,6 +143,36 @@ impl SessionManager {
         if user.disabled {
             return Err(SessionError::UserDisabled);
         }
+        self.verify_device_proof(device, binding, proof)?;
+        self.open_verified(user, device)
+    }
+
+    /// Checks a sign-in proof: the device signed this request with an
+    /// empty session id. A server calls this before it checks a password,
+    /// so that guesses need the device key, then calls
+    /// [`Self::open_verified`].
+    ///
+    /// # Errors
+    ///
+    /// Returns [`SessionError::Proof`] for a bad proof or a non-empty
+    /// session id, and [`SessionError::DeviceNotUsable`] for a device that
+    /// is not approved or is revoked.
+    pub fn verify_device_proof(
+        &self,
+        device: &Device,
+        binding: &RequestBinding<'_>,
+        proof: &RequestProof,
+    ) -> Result<(), SessionError> {
+        if !device.approved {
+            return Err(SessionError::DeviceNotUsable {
+                reason: "the device is not approved",
+            });
+        }
+        if device.revoked_at.is_some() {
+            return Err(SessionError::DeviceNotUsable {
+                reason: "the device is revoked",
+            });
+        }
         if !binding.session_id.is_empty() {
             return Err(SessionError::Proof(ProofError::InvalidField {
                 field: "session id",
@@ -151,7 +181,34 @@ impl SessionManager {
         }
         self.proofs
             .verify(&device.key, binding, proof)
-            .map_err(SessionError::Proof)?;
+            .map_err(SessionError::Proof)
+    }
+
+    /// Opens a session for `user` on `device` whose sign-in proof
+    /// [`Self::verify_device_proof`] has accepted.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::open`], without the proof check.
+    pub fn open_verified(&self, user: &User, device: &Device) -> Result<Session, SessionError> {
+        if device.user_id != user.id {
+            return Err(SessionError::DeviceNotUsable {
+                reason: "the device belongs to another user",
+            });
+        }
+        if !device.approved {
+            return Err(SessionError::DeviceNotUsable {
+                reason: "the device is not approved",
+            });
+        }
+        if device.revoked_at.is_some() {
+            return Err(SessionError::DeviceNotUsable {
+                reason: "the device is revoked",
+            });
+        }
+        if user.disabled {
+            return Err(SessionError::UserDisabled);
+        }
 
         let now = self.clock.now();
         let session = Session {
@@ -362,7 +419,7 @@ impl RevocationRegistry {
     }
 
     /// Returns the current generations, or the reason a new session is refused.
-    pub(crate) fn generations(
+    pub fn generations(
         &self,
         user: UserId,
         device: DeviceId,
@@ -380,8 +437,10 @@ impl RevocationRegistry {
         ))
     }
 
-    /// Checks that a session's generations are still current.
-    fn check(
+    /// Checks that generations taken with [`Self::generations`] are still
+    /// current, so that something bound to a session (a media grant) ends
+    /// with it.
+    pub fn check(
         &self,
         user: UserId,
         device: DeviceId,

@@ -50,6 +50,11 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// Returns the database the catalog lives in, shared with other domains.
+    pub fn store(&self) -> Arc<Store> {
+        Arc::clone(&self.store)
+    }
+
     /// Opens the catalog on `store`, running its migrations and initialising
     /// GStreamer.
     pub fn open(store: Arc<Store>, config: ScanConfig) -> Result<Self, CatalogError> {

@@ -1,20 +1,13 @@
-//! Startup-token authentication.
+//! Startup tokens, the first release's authentication, still accepted by
+//! [`crate::access::authenticate`] while clients move to request proofs.
 //!
 //! `hearth serve` draws two random tokens at start and prints them: an admin
-//! token and a member token for the family's devices. Every route except the
-//! short [`crate::routes::PUBLIC_ROUTES`] list requires one of them, as an
-//! `Authorization: Bearer` header or as the `hearth_token` cookie (HttpOnly,
-//! Secure, SameSite=Strict) that the login form sets. Tokens live only in
-//! memory, so a restart signs every device out.
+//! token and a member token. A token is sent as an `Authorization: Bearer`
+//! header or as the `hearth_token` cookie (HttpOnly, Secure,
+//! SameSite=Strict) that the sign-in form sets. Tokens live only in memory,
+//! so a restart signs every device out.
 
-use axum::extract::{Request, State};
 use axum::http::{HeaderMap, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-
-use crate::error::ApiError;
-use crate::routes::is_public;
-use crate::state::AppState;
 
 /// Name of the session cookie.
 pub const COOKIE_NAME: &str = "hearth_token";
@@ -66,24 +59,6 @@ impl Tokens {
         } else {
             None
         }
-    }
-}
-
-/// Rejects every request to a non-public route that carries no valid
-/// token, and records the caller's [`Role`] in the request extensions.
-/// Unknown paths are rejected too, so an unauthenticated client cannot even
-/// learn which routes exist.
-pub async fn require_token(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    if is_public(request.method(), request.uri().path()) {
-        return next.run(request).await;
-    }
-
-    match presented_token(request.headers()).and_then(|token| state.tokens.role_of(&token)) {
-        Some(role) => {
-            request.extensions_mut().insert(role);
-            next.run(request).await
-        }
-        None => ApiError::Unauthorized.into_response(),
     }
 }
 

@@ -81,3 +81,28 @@ impl ConnectionLog {
         self.recent.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).iter().cloned().collect()
     }
 }
+
+/// The TLS exporter value of a connection (RFC 8446 section 7.5), which
+/// request proofs sign so that a proof is valid on one connection only.
+///
+/// The value is no secret towards the client on that connection: the
+/// server sends it in the `Hearth-Binding` header, because browsers cannot
+/// compute it themselves.
+#[derive(Clone, Copy)]
+pub struct TlsBinding(pub [u8; hearth_access::proof::EXPORTER_LEN]);
+
+impl TlsBinding {
+    /// Derives the value from a finished server handshake, or `None` when
+    /// the connection cannot export keying material (not TLS 1.3 yet).
+    pub fn from_tls(conn: &rustls::ServerConnection) -> Option<Self> {
+        conn.export_keying_material([0u8; hearth_access::proof::EXPORTER_LEN], hearth_access::proof::EXPORTER_LABEL, None)
+            .ok()
+            .map(Self)
+    }
+
+    /// Returns the value as base64url without padding, as headers carry it.
+    pub fn to_header_value(&self) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.0)
+    }
+}

@@ -2,10 +2,12 @@
 //! page and the TLS listener, wired from the domain crates.
 //!
 //! Every request passes TLS (hybrid post-quantum key exchange, see
-//! [`tls_server`]) and then token authentication ([`auth`]) before any
-//! handler runs. The only routes served without a token are listed in
-//! [`routes::PUBLIC_ROUTES`].
+//! [`tls_server`]) and then [`access::authenticate`] before any handler
+//! runs: a session with a request proof bound to the connection, and the
+//! policy's decision on the route's action. Each route's guard is declared
+//! in [`routes::table`].
 
+pub mod access;
 pub mod api;
 pub mod auth;
 pub mod config;
@@ -30,7 +32,7 @@ use crate::state::AppState;
 /// paths are rejected like known ones.
 pub fn app(state: AppState) -> Router {
     routes::router()
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), access::authenticate))
         .layer(axum::middleware::from_fn(middleware::reject_cross_site))
         .layer(axum::middleware::from_fn(middleware::log_server_errors))
         .layer(axum::middleware::from_fn(middleware::security_headers))

@@ -60,13 +60,15 @@ struct LinkArgs {
     /// PEM file with the peer's household CA certificate (`hearth ca export` on the peer).
     #[arg(long, value_name = "FILE")]
     peer_ca: PathBuf,
-    /// The admin token that `hearth serve` printed on the peer.
+    /// The admin token that `hearth serve` printed on the peer. Prefer setting
+    /// HEARTH_PEER_TOKEN: other local users can read command-line arguments (`ps`).
     #[arg(long, env = "HEARTH_PEER_TOKEN", value_name = "TOKEN")]
     peer_token: String,
     /// Address of the local running server.
     #[arg(long, default_value = "https://127.0.0.1:8443", value_name = "URL")]
     server: String,
-    /// The admin token printed by the local `hearth serve`.
+    /// The admin token printed by the local `hearth serve`. Prefer setting
+    /// HEARTH_ADMIN_TOKEN: other local users can read command-line arguments (`ps`).
     #[arg(long, env = "HEARTH_ADMIN_TOKEN", value_name = "TOKEN")]
     token: String,
     #[command(flatten)]
@@ -219,6 +221,8 @@ fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
     );
     let tls = rotation.tls();
     let links = open_links(&args, file, &rotation)?;
+    let hasher = hearth_access::PasswordHasher::recommended().context("failed to set up password hashing")?;
+    let access = hearth_server::access::Access::open(catalog.store(), hasher).context("failed to open the user and device tables")?;
 
     let app_links = Arc::clone(&links);
 
@@ -239,6 +243,7 @@ fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
             thumbnails: Arc::new(ThumbnailCache::new(paths.thumbnails.clone())),
             rotation: Some(Arc::clone(&rotation)),
             links: Some(Arc::clone(&app_links)),
+            access,
         };
 
         print_welcome(bound, &tokens, &paths, libraries.len(), catalog.item_count()?, policy);
@@ -451,15 +456,18 @@ fn link(args: &LinkArgs, file: &FileConfig) -> Result<()> {
         .with_context(|| format!("failed to reach {url}; is `hearth serve` running there?"))?;
     let status = response.status();
     let body: serde_json::Value = response.json().unwrap_or_default();
+    // The error and the link's fields carry text from the peer and its KME,
+    // so control characters are escaped before they reach the terminal.
+    let safe = hearth_server::links::wire::peer_text;
     if !status.is_success() {
-        anyhow::bail!("link with {} failed with {status}: {}", args.peer, body["error"].as_str().unwrap_or("no details"));
+        anyhow::bail!("link with {} failed with {status}: {}", args.peer, safe(body["error"].as_str().unwrap_or("no details")));
     }
 
     let link = &body["link"];
-    let text = |field: &str| link[field].as_str().unwrap_or("?").to_owned();
+    let text = |field: &str| safe(link[field].as_str().unwrap_or("?"));
     println!("Linked with node {} as {}; link key version {}.", text("peer_sae_id"), text("role"), link["key_version"]);
     match link["qkd_key_id"].as_str() {
-        Some(key_id) => println!("  QKD:        used, key id {key_id}"),
+        Some(key_id) => println!("  QKD:        used, key id {}", safe(key_id)),
         None => println!("  QKD:        not used: {}", text("fallback")),
     }
     println!("  Key check:  {} (compare with `GET /api/v1/admin/links` on the peer)", text("key_check"));

@@ -1,64 +1,106 @@
-//! The route table: every route of the server, and the short list of routes
-//! that are served without a token.
+//! The route table: every route of the server with the guard that decides
+//! who may call it.
 //!
 //! The router is built only from [`table`], so a test that walks the table
 //! walks every route the server has.
 
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
 use axum::Router;
 use axum::http::Method;
+use hearth_access::Action;
 use axum::routing::{MethodRouter, get, post, put};
 
 use crate::state::AppState;
 use crate::{api, web};
 
-/// Routes served without a token: the health check and the sign-in page
-/// with its form target. Everything else needs a token.
+/// Who may call a route. Every route declares one, so the sweep test can
+/// check each against its declaration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard {
+    /// Served to anyone: health, sign-in and pairing.
+    Public,
+    /// Served to the holder of a media grant in the path, for media
+    /// elements that cannot send headers (`crate::access::MediaGrants`).
+    Grant,
+    /// Needs a session with a valid request proof and, when an action is
+    /// named, a policy that allows it.
+    Session(Option<Action>),
+}
+
+/// Routes served without a session: the health check, the sign-in page
+/// with its form target, and the two pairing steps.
 pub const PUBLIC_ROUTES: &[(Method, &str)] = &[
     (Method::GET, "/api/v1/health"),
     (Method::GET, "/login"),
     (Method::POST, "/api/v1/login"),
 ];
 
-/// One route: method, axum path template and handler.
+/// One route: method, axum path template, guard and handler.
 pub struct Route {
     /// HTTP method.
     pub method: Method,
     /// Path template, with `{id}` for an item id.
     pub path: &'static str,
+    /// Who may call it.
+    pub guard: Guard,
     /// The handler.
     pub handler: MethodRouter<AppState>,
 }
 
 /// Lists every route of the server.
 pub fn table() -> Vec<Route> {
+    use Action::*;
+    use Guard::{Grant, Public};
+    let any_session = Guard::Session(None);
+    let needs = |action| Guard::Session(Some(action));
+
     vec![
-        route(Method::GET, "/api/v1/health", get(api::health)),
-        route(Method::GET, "/login", get(web::login_page)),
-        route(Method::POST, "/api/v1/login", post(api::login)),
-        route(Method::POST, "/api/v1/logout", post(api::logout)),
-        route(Method::GET, "/api/v1/session", get(api::session)),
-        route(Method::GET, "/api/v1/connection", get(api::connection)),
-        route(Method::GET, "/api/v1/connections", get(api::connections)),
-        route(Method::GET, "/api/v1/items", get(api::items::list)),
-        route(Method::GET, "/api/v1/items/{id}", get(api::items::show)),
-        route(Method::GET, "/api/v1/items/{id}/thumbnail", get(api::items::thumbnail)),
-        route(Method::GET, "/api/v1/items/{id}/stream", get(api::items::stream)),
-        route(Method::PUT, "/api/v1/items/{id}/play-state", put(api::items::set_play_state)),
-        route(Method::GET, "/api/v1/keys", get(api::keys::list)),
-        route(Method::POST, "/api/v1/admin/rotate-keys", post(api::keys::rotate)),
-        route(Method::GET, "/api/v1/admin/node", get(api::links::node)),
-        route(Method::GET, "/api/v1/admin/links", get(api::links::list)),
-        route(Method::POST, "/api/v1/admin/links", post(api::links::create)),
-        route(Method::POST, "/api/v1/admin/links/offer", post(api::links::offer)),
-        route(Method::POST, "/api/v1/admin/links/finish", post(api::links::finish)),
-        route(Method::GET, "/api/v1/scan", get(api::scan::status)),
-        route(Method::POST, "/api/v1/scan", post(api::scan::start)),
-        route(Method::GET, "/api/v1/scan/events", get(api::scan::events)),
-        route(Method::GET, "/api/v1/scan/problems", get(api::scan::problems)),
-        route(Method::GET, "/", get(web::index_page)),
-        route(Method::GET, "/app.js", get(web::app_js)),
-        route(Method::GET, "/app.css", get(web::app_css)),
+        route(Method::GET, "/api/v1/health", Public, get(api::health)),
+        route(Method::GET, "/login", Public, get(web::login_page)),
+        route(Method::POST, "/api/v1/login", Public, post(api::login)),
+        route(Method::POST, "/api/v1/logout", any_session, post(api::logout)),
+        route(Method::GET, "/api/v1/session", any_session, get(api::session)),
+        route(Method::GET, "/api/v1/connection", any_session, get(api::connection)),
+        route(Method::GET, "/api/v1/connections", needs(ManageServer), get(api::connections)),
+        route(Method::GET, "/api/v1/items", needs(BrowseLibrary), get(api::items::list)),
+        route(Method::GET, "/api/v1/items/{id}", needs(ViewItem), get(api::items::show)),
+        route(Method::GET, "/api/v1/items/{id}/thumbnail", needs(ViewItem), get(api::items::thumbnail)),
+        route(Method::GET, "/api/v1/items/{id}/stream", needs(PlayItem), get(api::items::stream)),
+        route(Method::PUT, "/api/v1/items/{id}/play-state", needs(PlayItem), put(api::items::set_play_state)),
+        route(Method::POST, "/api/v1/items/{id}/grant", needs(PlayItem), post(api::account::grant)),
+        route(Method::GET, "/media/{grant}/stream", Grant, get(api::account::grant_stream)),
+        route(Method::GET, "/media/{grant}/thumbnail", Grant, get(api::account::grant_thumbnail)),
+        route(Method::GET, "/api/v1/keys", any_session, get(api::keys::list)),
+        route(Method::POST, "/api/v1/admin/rotate-keys", needs(ManageServer), post(api::keys::rotate)),
+        route(Method::GET, "/api/v1/admin/node", needs(ManageServer), get(api::links::node)),
+        route(Method::GET, "/api/v1/admin/links", needs(ManageServer), get(api::links::list)),
+        route(Method::POST, "/api/v1/admin/links", needs(ManageServer), post(api::links::create)),
+        route(Method::POST, "/api/v1/admin/links/offer", needs(ManageServer), post(api::links::offer)),
+        route(Method::POST, "/api/v1/admin/links/finish", needs(ManageServer), post(api::links::finish)),
+        route(Method::GET, "/api/v1/admin/devices", needs(ManageDevices), get(api::account::devices)),
+        route(Method::POST, "/api/v1/admin/devices/{id}/revoke", needs(ManageDevices), post(api::account::revoke_device)),
+        route(Method::GET, "/api/v1/admin/users", needs(ManageUsers), get(api::account::users)),
+        route(Method::POST, "/api/v1/admin/users/{id}/disable", needs(ManageUsers), post(api::account::disable_user)),
+        route(Method::GET, "/api/v1/admin/audit", needs(ReadAudit), get(api::account::audit)),
+        route(Method::GET, "/api/v1/scan", needs(BrowseLibrary), get(api::scan::status)),
+        route(Method::POST, "/api/v1/scan", needs(ManageServer), post(api::scan::start)),
+        route(Method::GET, "/api/v1/scan/events", needs(BrowseLibrary), get(api::scan::events)),
+        route(Method::GET, "/api/v1/scan/problems", needs(ManageServer), get(api::scan::problems)),
+        route(Method::GET, "/", any_session, get(web::index_page)),
+        route(Method::GET, "/app.js", any_session, get(web::app_js)),
+        route(Method::GET, "/app.css", any_session, get(web::app_css)),
     ]
+}
+
+/// Returns the guard of the route with `method` and path template
+/// `template`. A route the table does not list needs a session.
+pub fn guard_of(method: &Method, template: &str) -> Guard {
+    static GUARDS: LazyLock<HashMap<(Method, &'static str), Guard>> =
+        LazyLock::new(|| table().into_iter().map(|r| ((r.method, r.path), r.guard)).collect());
+    let method = if method == Method::HEAD { &Method::GET } else { method };
+    GUARDS.get(&(method.clone(), template)).copied().unwrap_or(Guard::Session(None))
 }
 
 /// Builds the router from [`table`]. Routes on one path with different
@@ -74,6 +116,6 @@ pub fn is_public(method: &Method, path: &str) -> bool {
     PUBLIC_ROUTES.iter().any(|(m, p)| m == method && *p == path)
 }
 
-fn route(method: Method, path: &'static str, handler: MethodRouter<AppState>) -> Route {
-    Route { method, path, handler }
+fn route(method: Method, path: &'static str, guard: Guard, handler: MethodRouter<AppState>) -> Route {
+    Route { method, path, guard, handler }
 }

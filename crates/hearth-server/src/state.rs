@@ -32,6 +32,8 @@ pub struct AppState {
     /// This node's X-Wing key and its link keys with other nodes. None in
     /// in-process tests without a key store; the link routes then answer 404.
     pub links: Option<Arc<crate::links::NodeLinks>>,
+    /// Users, devices, sessions, policy and media grants.
+    pub access: Arc<crate::access::Access>,
 }
 
 /// Fan-out of scan progress to API subscribers, plus the latest report for

@@ -20,7 +20,7 @@ use tokio_rustls::LazyConfigAcceptor;
 use tokio_rustls::server::TlsStream;
 use tower::ServiceExt;
 
-use crate::connection::{ConnectionInfo, ConnectionLog};
+use crate::connection::{ConnectionInfo, ConnectionLog, TlsBinding};
 use crate::rotation::TlsCell;
 
 /// Time a client gets to finish the TLS handshake.
@@ -120,9 +120,13 @@ async fn serve_connection(
         "TLS connection established"
     );
     connections.record(info.clone());
+    let binding = TlsBinding::from_tls(stream.get_ref().1);
 
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(info.clone());
+        if let Some(binding) = binding {
+            request.extensions_mut().insert(binding);
+        }
         app.clone().oneshot(request)
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());

@@ -19,6 +19,7 @@ const MEMBER: &str = "member-token-for-tests";
 
 fn app(dir: &tempfile::TempDir) -> axum::Router {
     let store = hearth_store::Store::open(&dir.path().join("hearth.sqlite3")).unwrap();
+    let store_for_access = Arc::clone(&store);
     let catalog = Arc::new(Catalog::open(store, ScanConfig::default()).unwrap());
     let state = AppState {
         catalog,
@@ -28,6 +29,11 @@ fn app(dir: &tempfile::TempDir) -> axum::Router {
         thumbnails: Arc::new(ThumbnailCache::new(dir.path().join("thumbnails"))),
         rotation: None,
         links: None,
+        access: hearth_server::access::Access::open(
+            store_for_access,
+            hearth_access::PasswordHasher::new(hearth_access::PasswordParams::INSECURE_FOR_TESTS, 2).unwrap(),
+        )
+        .unwrap(),
     };
     hearth_server::app(state)
 }

@@ -48,6 +48,9 @@ pub enum Action {
     ManagePolicy,
     /// Read the audit log.
     ReadAudit,
+    /// Run the server: scans, key rotation, links with other nodes, the
+    /// connection list.
+    ManageServer,
 }
 
 impl Action {
@@ -61,6 +64,7 @@ impl Action {
             Action::ManageDevices => "manage_devices",
             Action::ManagePolicy => "manage_policy",
             Action::ReadAudit => "read_audit",
+            Action::ManageServer => "manage_server",
         }
     }
 
@@ -70,7 +74,7 @@ impl Action {
     }
 
     /// Every action.
-    pub const ALL: [Action; 7] = [
+    pub const ALL: [Action; 8] = [
         Action::BrowseLibrary,
         Action::ViewItem,
         Action::PlayItem,
@@ -78,6 +82,7 @@ impl Action {
         Action::ManageDevices,
         Action::ManagePolicy,
         Action::ReadAudit,
+        Action::ManageServer,
     ];
 }
 

@@ -1,11 +1,12 @@
 //! JSON handlers under /api/v1.
 
+pub mod account;
 pub mod items;
 pub mod keys;
 pub mod links;
 pub mod scan;
 
-use axum::extract::{Extension, Form, State};
+use axum::extract::{Extension, Form, FromRequest, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
@@ -33,9 +34,23 @@ pub struct LoginForm {
     token: String,
 }
 
-/// `POST /api/v1/login`: checks the token from the sign-in form and stores
-/// it in an HttpOnly, Secure, SameSite=Strict cookie.
-pub async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
+/// `POST /api/v1/login`. A JSON body signs in on a paired device with a
+/// request proof ([`account::login_with_proof`]). A form body is the first
+/// release's sign-in: it checks a startup token and stores it in an
+/// HttpOnly, Secure, SameSite=Strict cookie.
+pub async fn login(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+    let json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if json {
+        return account::login_with_proof(State(state), request).await;
+    }
+    let form = match Form::<LoginForm>::from_request(request, &state).await {
+        Ok(Form(form)) => form,
+        Err(rejection) => return rejection.into_response(),
+    };
     let token = form.token.trim();
     if state.tokens.role_of(token).is_none() {
         tracing::info!("sign-in with an invalid token");
@@ -44,19 +59,37 @@ pub async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -
     ([(header::SET_COOKIE, session_cookie(token))], Redirect::to("/")).into_response()
 }
 
-/// `POST /api/v1/logout`: deletes the session cookie.
-pub async fn logout() -> Response {
+/// `POST /api/v1/logout`: ends the caller's session and deletes the
+/// startup-token cookie.
+pub async fn logout(State(state): State<AppState>, session: Option<Extension<hearth_access::Session>>) -> Response {
+    if let Some(Extension(session)) = session {
+        state.access.sessions.close(&session.id);
+        tracing::info!(user = session.user_id.0, device = session.device_id.0, "signed out");
+    }
     ([(header::SET_COOKIE, clear_cookie())], StatusCode::NO_CONTENT).into_response()
 }
 
 #[derive(Serialize)]
-struct Session {
+struct SessionView {
     role: Role,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
 }
 
-/// `GET /api/v1/session`: the caller's role.
-pub async fn session(Extension(role): Extension<Role>) -> impl IntoResponse {
-    Json(Session { role })
+/// `GET /api/v1/session`: the caller's role and, in a device session, the
+/// household role, the device and the session's expiry.
+pub async fn session(Extension(role): Extension<Role>, session: Option<Extension<hearth_access::Session>>) -> impl IntoResponse {
+    let session = session.map(|Extension(session)| session);
+    Json(SessionView {
+        role,
+        user_role: session.as_ref().map(|s| s.role.as_str()),
+        device: session.as_ref().map(|s| s.device_did.to_string()),
+        expires_at: session.as_ref().map(|s| s.expires_at),
+    })
 }
 
 /// `GET /api/v1/connection`: what the caller's own TLS connection

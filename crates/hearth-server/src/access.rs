@@ -1,0 +1,346 @@
+//! Zero-trust request authentication: every request outside the short
+//! public list carries a session id and a proof that the session's device
+//! signed it over this TLS connection (`hearth_access::proof`), and the
+//! household policy must allow the route's action. docs/access.md is the
+//! wire protocol.
+//!
+//! The middleware [`authenticate`] runs before every handler. It returns
+//! 401 without a valid proof, 403 when the policy denies, and records the
+//! caller's [`Session`] and legacy [`Role`] in the request extensions. It
+//! also sends the connection's `Hearth-Binding` on every response, because
+//! browsers cannot compute the TLS exporter value they must sign.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use hearth_access::proof::RequestBinding;
+use hearth_access::session::SessionLimits;
+use hearth_access::users::DeviceId;
+use hearth_access::{
+    Clock, PasswordHasher, Policy, PolicyEngine, ProofVerifier, RequestContext, RequestProof, RevocationRegistry,
+    Session, SessionError, SessionManager, SystemClock, UserStore,
+};
+use hearth_store::Store;
+
+use crate::auth::{Role, presented_token};
+use crate::connection::{ConnectionInfo, TlsBinding};
+use crate::routes::{Guard, guard_of};
+use crate::state::AppState;
+
+/// Header that carries the connection's TLS exporter value, both ways.
+pub const BINDING_HEADER: &str = "hearth-binding";
+/// Request header with the session id.
+pub const SESSION_HEADER: &str = "hearth-session";
+/// Request header with the device's did:key, at sign-in.
+pub const DEVICE_HEADER: &str = "hearth-device";
+/// Request header with the request proof.
+pub const PROOF_HEADER: &str = "hearth-proof";
+
+/// Maximum lifetime of a media grant in seconds.
+pub const GRANT_LIFETIME: i64 = 4 * 3600;
+/// Most live grants kept; the oldest go first.
+const MAX_GRANTS: usize = 50_000;
+
+/// The household's users, sessions, policy and media grants.
+pub struct Access {
+    /// Users, devices, the login throttle and the audit table.
+    pub users: UserStore,
+    /// Open sessions and the request-proof verifier.
+    pub sessions: SessionManager,
+    /// Deny-by-default policy; records every decision.
+    pub policy: PolicyEngine,
+    /// Revocation generations shared by users and sessions.
+    pub revocations: Arc<RevocationRegistry>,
+    /// Grants for media elements that cannot send headers.
+    pub grants: MediaGrants,
+    /// The clock every check uses.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Access {
+    /// Opens the access tables in `store` with the household default policy
+    /// in the host's current UTC offset.
+    pub fn open(store: Arc<Store>, hasher: PasswordHasher) -> Result<Arc<Self>, hearth_access::UserError> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let revocations = Arc::new(RevocationRegistry::new());
+        let users = UserStore::open(store, hasher, Arc::clone(&clock), Arc::clone(&revocations))?;
+        let policy = PolicyEngine::new(Policy::household_default(local_utc_offset_minutes()), users.audit().clone(), Arc::clone(&clock));
+        let sessions = SessionManager::new(
+            Arc::clone(&clock),
+            SessionLimits::default(),
+            ProofVerifier::new(Arc::clone(&clock)),
+            Arc::clone(&revocations),
+        );
+        Ok(Arc::new(Self { users, sessions, policy, revocations, grants: MediaGrants::default(), clock }))
+    }
+
+    /// Revokes a device and ends its sessions and grants at once.
+    pub fn revoke_device(&self, id: DeviceId) -> Result<(), hearth_access::UserError> {
+        self.users.revoke_device(id)
+    }
+}
+
+/// Returns the host's offset from UTC in minutes, for the policy's time windows.
+fn local_utc_offset_minutes() -> i32 {
+    let now = libc::time_t::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0))
+        .unwrap_or(0);
+    // SAFETY: `tm` is plain data; localtime_r writes it and reads only `now`.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid for the duration of the call.
+    let result = unsafe { libc::localtime_r(&now, &mut tm) };
+    if result.is_null() {
+        tracing::warn!("failed to read the local time zone; the access policy uses UTC for its time windows");
+        return 0;
+    }
+    i32::try_from(tm.tm_gmtoff / 60).unwrap_or(0)
+}
+
+/// One media grant: which item, and the session it belongs to.
+#[derive(Clone)]
+pub struct Grant {
+    /// The item the grant opens.
+    pub item_id: String,
+    /// The session that asked for it.
+    pub session: Session,
+    /// Revocation generations of the session's user and device at issue.
+    generations: (u64, u64),
+    /// Expiry in Unix seconds.
+    pub expires_at: i64,
+}
+
+/// Short-lived capabilities for `<video src>` and `<img src>`: one item,
+/// one session, at most [`GRANT_LIFETIME`], and void once the user or the
+/// device is revoked.
+#[derive(Default)]
+pub struct MediaGrants {
+    grants: Mutex<HashMap<String, Grant>>,
+}
+
+impl MediaGrants {
+    /// Issues a grant for `item_id` in `session` and returns its id.
+    pub fn issue(&self, access: &Access, session: &Session, item_id: &str) -> Result<(String, i64), SessionError> {
+        let generations = access.revocations.generations(session.user_id, session.device_id)?;
+        let now = access.clock.now();
+        let expires_at = (now + GRANT_LIFETIME).min(session.opened_at + SessionLimits::default().max_lifetime);
+        let id = random_id();
+        let mut grants = self.grants.lock().unwrap_or_else(|p| p.into_inner());
+        grants.retain(|_, grant| grant.expires_at > now);
+        if grants.len() >= MAX_GRANTS
+            && let Some(oldest) = grants.iter().min_by_key(|(_, grant)| grant.expires_at).map(|(id, _)| id.clone())
+        {
+            grants.remove(&oldest);
+        }
+        grants.insert(id.clone(), Grant { item_id: item_id.to_owned(), session: session.clone(), generations, expires_at });
+        Ok((id, expires_at))
+    }
+
+    /// Returns the live grant `id`, or why it is not usable. A grant whose
+    /// user or device was revoked is dropped here.
+    pub fn check(&self, access: &Access, id: &str) -> Result<Grant, &'static str> {
+        let now = access.clock.now();
+        let mut grants = self.grants.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(grant) = grants.get(id).cloned() else {
+            return Err("unknown or expired media grant");
+        };
+        if grant.expires_at <= now {
+            grants.remove(id);
+            return Err("media grant expired");
+        }
+        let (user_generation, device_generation) = grant.generations;
+        if access
+            .revocations
+            .check(grant.session.user_id, grant.session.device_id, user_generation, device_generation)
+            .is_err()
+        {
+            grants.remove(id);
+            return Err("media grant revoked with its device or user");
+        }
+        Ok(grant)
+    }
+}
+
+/// 32 random bytes as base64url, for session-bound capability ids.
+fn random_id() -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+}
+
+/// Reason a request was not authenticated, sent as the `error` parameter
+/// of `WWW-Authenticate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No session or proof.
+    Missing,
+    /// Signed for another TLS connection.
+    Binding,
+    /// The proof or session id is not valid.
+    Invalid,
+    /// The session expired.
+    Expired,
+    /// The device or user was revoked.
+    Revoked,
+}
+
+impl AuthFailure {
+    fn code(self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::Binding => "binding",
+            Self::Invalid => "invalid",
+            Self::Expired => "expired",
+            Self::Revoked => "revoked",
+        }
+    }
+}
+
+/// Builds a 401 response with `WWW-Authenticate: HearthProof` and a JSON body.
+pub fn unauthorized(failure: AuthFailure, message: &str) -> Response {
+    let challenge = format!("HearthProof realm=\"hearth\", error=\"{}\"", failure.code());
+    let mut response = (StatusCode::UNAUTHORIZED, Json(serde_json::json!({ "error": message }))).into_response();
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+/// Builds a 403 response naming the policy's reason.
+pub fn forbidden(reason: &str) -> Response {
+    (StatusCode::FORBIDDEN, Json(serde_json::json!({ "error": format!("forbidden: {reason}") }))).into_response()
+}
+
+/// Maps a session error to its 401 response.
+pub fn session_failure(error: &SessionError) -> Response {
+    let failure = match error {
+        SessionError::Expired { .. } | SessionError::NotFound => AuthFailure::Expired,
+        SessionError::Revoked { .. } | SessionError::UserDisabled => AuthFailure::Revoked,
+        _ => AuthFailure::Invalid,
+    };
+    unauthorized(failure, &error.to_string())
+}
+
+/// The request facts a proof is checked against.
+pub struct ProofInput {
+    /// The connection's exporter value.
+    pub binding: TlsBinding,
+    /// The parsed `Hearth-Proof` header.
+    pub proof: RequestProof,
+    /// Method as received.
+    pub method: String,
+    /// Path and query as received.
+    pub target: String,
+}
+
+impl ProofInput {
+    /// Reads the binding, the proof header and the request line, or returns
+    /// the 401 response for what is missing or malformed.
+    pub fn read(method: &Method, uri: &axum::http::Uri, headers: &HeaderMap, binding: Option<TlsBinding>) -> Result<Self, Response> {
+        let Some(binding) = binding else {
+            return Err(unauthorized(AuthFailure::Invalid, "request proofs need a TLS 1.3 connection"));
+        };
+        if let Some(signed) = headers.get(BINDING_HEADER).and_then(|v| v.to_str().ok())
+            && signed != binding.to_header_value()
+        {
+            return Err(unauthorized(
+                AuthFailure::Binding,
+                "the proof was signed for another TLS connection; sign again with this response's Hearth-Binding",
+            ));
+        }
+        let Some(proof) = headers.get(PROOF_HEADER).and_then(|v| v.to_str().ok()) else {
+            return Err(unauthorized(AuthFailure::Missing, "authentication required: sign in on a paired device (see docs/access.md)"));
+        };
+        let proof = RequestProof::from_header(proof).map_err(|error| unauthorized(AuthFailure::Invalid, &error.to_string()))?;
+        let target = uri.path_and_query().map(|pq| pq.as_str().to_owned()).unwrap_or_else(|| uri.path().to_owned());
+        Ok(Self { binding, proof, method: method.as_str().to_owned(), target })
+    }
+
+    /// Returns the binding for a request in `session_id` (empty at sign-in).
+    pub fn binding<'a>(&'a self, session_id: &'a str) -> RequestBinding<'a> {
+        RequestBinding { method: &self.method, path_and_query: &self.target, exporter: &self.binding.0, session_id }
+    }
+}
+
+/// Address of the peer, from the TLS connection (never from forwarded
+/// headers).
+pub fn source_address(request: &Request) -> IpAddr {
+    request
+        .extensions()
+        .get::<ConnectionInfo>()
+        .map(|info| info.peer.ip())
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]))
+}
+
+/// Authenticates every request that the route table does not mark public
+/// or grant-based, checks the route's action against the policy, and adds the
+/// connection's `Hearth-Binding` to the response.
+pub async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let binding = request.extensions().get::<TlsBinding>().copied();
+    let mut response = check(state, request, next).await;
+    if let Some(binding) = binding
+        && let Ok(value) = HeaderValue::from_str(&binding.to_header_value())
+    {
+        response.headers_mut().insert(HeaderName::from_static(BINDING_HEADER), value);
+    }
+    response
+}
+
+async fn check(state: AppState, mut request: Request, next: Next) -> Response {
+    let template = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    let guard = template.as_deref().map_or(Guard::Session(None), |path| guard_of(request.method(), path));
+    if matches!(guard, Guard::Public | Guard::Grant) {
+        return next.run(request).await;
+    }
+
+    // The startup tokens keep working until every client signs requests.
+    if let Some(role) = presented_token(request.headers()).and_then(|token| state.tokens.role_of(&token)) {
+        request.extensions_mut().insert(role);
+        return next.run(request).await;
+    }
+
+    let Some(session_id) = request.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned) else {
+        return unauthorized(AuthFailure::Missing, "authentication required: sign in on a paired device (see docs/access.md)");
+    };
+    let binding = request.extensions().get::<TlsBinding>().copied();
+    let input = match ProofInput::read(request.method(), request.uri(), request.headers(), binding) {
+        Ok(input) => input,
+        Err(response) => return response,
+    };
+    let access = Arc::clone(&state.access);
+    let session = match access.sessions.authenticate(&input.binding(&session_id), &input.proof) {
+        Ok(session) => session,
+        Err(error) => {
+            tracing::info!(route = template.as_deref().unwrap_or("unmatched"), error = %error, "request proof rejected");
+            return session_failure(&error);
+        }
+    };
+
+    if let Guard::Session(Some(action)) = guard {
+        let resource = request.uri().path().to_owned();
+        let context = RequestContext::from_session(&session, action, resource, None, source_address(&request));
+        match access.policy.decide(&context) {
+            Ok(decision) if decision.allowed => {}
+            Ok(decision) => return forbidden(&decision.reason),
+            Err(error) => {
+                tracing::error!(error = %error, "failed to record a policy decision; denying");
+                return forbidden("the decision could not be recorded");
+            }
+        }
+    }
+
+    let device = session.device_id;
+    let role = if session.role == hearth_access::Role::Admin { Role::Admin } else { Role::Member };
+    request.extensions_mut().insert(role);
+    request.extensions_mut().insert(session);
+    let touch = Arc::clone(&access);
+    tokio::task::spawn_blocking(move || {
+        if let Err(error) = touch.users.touch_device(device) {
+            tracing::warn!(device = device.0, error = %error, "failed to record device activity");
+        }
+    });
+    next.run(request).await
+}

@@ -1,0 +1,200 @@
+//! Zero trust against a real server: signed requests from a device
+//! session work, and captured, replayed, unsigned or revoked ones do not.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use common::Server;
+use common::device::{PASSWORD, TestDevice};
+use hearth_access::Role;
+use reqwest::{Method, StatusCode};
+
+fn empty_server() -> (Server, tempfile::TempDir) {
+    let library = tempfile::tempdir().expect("library folder");
+    let server = Server::start_with(&[library.path()], &["--no-watch"]);
+    (server, library)
+}
+
+/// Sends raw HTTP/1.1 on a fresh TLS connection and returns the status line.
+fn send_on_new_connection(server: &Server, head: &str) -> String {
+    let mut stream = server.tls_stream();
+    stream.write_all(head.as_bytes()).expect("write request");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.lines().next().unwrap_or("").to_owned()
+}
+
+#[test]
+fn signed_session_reaches_api() {
+    let (server, _library) = empty_server();
+    let admin = TestDevice::new(&server);
+    admin.enroll(&server, "alice", Role::Admin);
+
+    let answer = admin.sign_in("alice");
+    let session = admin.get_json("/api/v1/session");
+    let items = admin.request(Method::GET, "/api/v1/items", None);
+
+    assert_eq!(answer["user"]["role"], "admin");
+    assert_eq!(session["user_role"], "admin");
+    assert_eq!(session["device"], admin.did.as_str());
+    assert_eq!(items.status(), StatusCode::OK);
+}
+
+#[test]
+fn unsigned_requests_rejected() {
+    let (server, _library) = empty_server();
+    let admin = TestDevice::new(&server);
+    admin.enroll(&server, "alice", Role::Admin);
+    admin.sign_in("alice");
+    let client = server.client(hearth_pqc::KeyExchangePolicy::HybridPreferred);
+    let session = admin.session_id().unwrap();
+
+    let bare = client.get(server.url("/api/v1/items")).send().unwrap();
+    let session_only = client.get(server.url("/api/v1/items")).header("hearth-session", &session).send().unwrap();
+    let garbage = client
+        .get(server.url("/api/v1/items"))
+        .header("hearth-session", &session)
+        .header("hearth-proof", "v1;t=1;n=AAAAAAAAAAAAAAAAAAAAAA;s=AAAA")
+        .send()
+        .unwrap();
+
+    for (name, response) in [("no headers", bare), ("session only", session_only), ("garbage proof", garbage)] {
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{name}");
+        let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
+        assert!(challenge.starts_with("HearthProof"), "{name}: {challenge}");
+        assert!(response.headers().get("hearth-binding").is_some(), "{name}: no binding to sign with");
+    }
+}
+
+#[test]
+fn replayed_request_rejected() {
+    let (server, _library) = empty_server();
+    let admin = TestDevice::new(&server);
+    admin.enroll(&server, "alice", Role::Admin);
+    admin.sign_in("alice");
+    let session = admin.session_id().unwrap();
+    let signed = admin.sign(&Method::GET, "/api/v1/items", &session);
+    let head = |binding: &str| {
+        format!(
+            "GET /api/v1/items HTTP/1.1\r\nHost: {}\r\nHearth-Session: {}\r\nHearth-Proof: {}\r\nHearth-Binding: {binding}\r\nConnection: close\r\n\r\n",
+            server.addr, signed.session, signed.proof
+        )
+    };
+
+    // Another TLS connection, with the binding header as captured and without it.
+    let with_binding = send_on_new_connection(&server, &head(&signed.binding));
+    let without_binding = send_on_new_connection(&server, &head(&signed.binding).replace(&format!("Hearth-Binding: {}\r\n", signed.binding), ""));
+
+    assert!(with_binding.contains(" 401 "), "captured request replayed on another connection: {with_binding}");
+    assert!(without_binding.contains(" 401 "), "captured request replayed without its binding header: {without_binding}");
+    assert!(server.log_text().contains("request proof rejected"), "no log line for the rejected proof");
+}
+
+#[test]
+fn proof_for_other_path_rejected() {
+    let (server, _library) = empty_server();
+    let admin = TestDevice::new(&server);
+    admin.enroll(&server, "alice", Role::Admin);
+    admin.sign_in("alice");
+    let session = admin.session_id().unwrap();
+    let signed = admin.sign(&Method::GET, "/api/v1/items", &session);
+    let client = server.client(hearth_pqc::KeyExchangePolicy::HybridPreferred);
+
+    let response = client
+        .get(server.url("/api/v1/admin/users"))
+        .header("hearth-session", &signed.session)
+        .header("hearth-proof", &signed.proof)
+        .send()
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[test]
+fn member_denied_admin_routes_and_audited() {
+    let (server, _library) = empty_server();
+    let admin = TestDevice::new(&server);
+    admin.enroll(&server, "alice", Role::Admin);
+    let adult = TestDevice::new(&server);
+    adult.enroll(&server, "bob", Role::Adult);
+    admin.sign_in("alice");
+    adult.sign_in("bob");
+
+    let denied = adult.request(Method::GET, "/api/v1/admin/users", None);
+    let reason: serde_json::Value = denied.json().unwrap();
+    let audit = admin.get_json("/api/v1/admin/audit?decision=deny");
+
+    assert_eq!(reason["error"].as_str().map(|e| e.starts_with("forbidden")), Some(true), "{reason}");
+    let records = audit["records"].as_array().unwrap();
+    let record = records.iter().find(|r| r["action"] == "manage_users").expect("the denial is in the audit log");
+    assert_eq!(record["allowed"], false);
+    assert!(!record["reason"].as_str().unwrap().is_empty(), "{record}");
+}
+
+#[test]
+fn wrong_password_locks_out_and_never_succeeds() {
+    let (server, _library) = empty_server();
+    let guesser = TestDevice::new(&server);
+    guesser.enroll(&server, "alice", Role::Admin);
+    let mut statuses = std::collections::BTreeMap::new();
+
+    for guess in 0..10_000 {
+        let response = guesser.sign_in_with("alice", &format!("guess number {guess:05}"));
+        *statuses.entry(response.status().as_u16()).or_insert(0u32) += 1;
+        assert_ne!(response.status(), StatusCode::OK, "guess {guess} signed in");
+    }
+    let correct = guesser.sign_in_with("alice", PASSWORD);
+
+    let unauthorized = statuses.get(&401).copied().unwrap_or(0);
+    assert!(unauthorized <= 8, "{unauthorized} guesses reached the password check: {statuses:?}");
+    let errors: Vec<String> = server.log_text().lines().filter(|l| l.contains("ERROR")).take(3).map(str::to_owned).collect();
+    assert!(statuses.get(&429).copied().unwrap_or(0) >= 9_990, "{statuses:?}; server errors: {errors:?}");
+    assert_eq!(correct.status(), StatusCode::TOO_MANY_REQUESTS, "the locked account let the right password in");
+}
+
+#[test]
+fn revoked_device_stops_mid_stream() {
+    let samples = std::path::Path::new(common::SAMPLES);
+    common::require_samples();
+    let library = tempfile::tempdir().unwrap();
+    std::fs::copy(samples.join("movie2/movie-hello.mp4"), library.path().join("film.mp4")).unwrap();
+    let server = Server::start_with(&[library.path()], &["--no-watch"]);
+    server.wait_for_scan();
+    let admin = TestDevice::new(&server);
+    admin.enroll(&server, "alice", Role::Admin);
+    let viewer = TestDevice::new(&server);
+    viewer.enroll(&server, "bob", Role::Adult);
+    admin.sign_in("alice");
+    viewer.sign_in("bob");
+    let item = admin.get_json("/api/v1/items")["items"][0]["id"].as_str().unwrap().to_owned();
+    let grant = viewer.request(Method::POST, &format!("/api/v1/items/{item}/grant"), None);
+    assert_eq!(grant.status(), StatusCode::OK);
+    let stream_url = server.url(grant.json::<serde_json::Value>().unwrap()["stream_url"].as_str().unwrap());
+    let player = server.client(hearth_pqc::KeyExchangePolicy::HybridPreferred);
+    let chunk = |offset: u64| player.get(&stream_url).header("range", format!("bytes={offset}-{}", offset + 65_535)).send().unwrap().status();
+    assert_eq!(chunk(0), StatusCode::PARTIAL_CONTENT, "the grant does not play");
+
+    let devices = admin.get_json("/api/v1/admin/devices");
+    let bob_device = devices.as_array().unwrap().iter().find(|d| d["did"] == viewer.did.as_str()).unwrap()["id"].as_i64().unwrap();
+    let revoked = admin.request(Method::POST, &format!("/api/v1/admin/devices/{bob_device}/revoke"), None);
+    let revoked_at = Instant::now();
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+
+    let mut offset = 65_536;
+    let status = loop {
+        let status = chunk(offset);
+        if status != StatusCode::PARTIAL_CONTENT || revoked_at.elapsed() > Duration::from_secs(5) {
+            break status;
+        }
+        offset += 65_536;
+    };
+    let cut_off_after = revoked_at.elapsed();
+    let api = viewer.request(Method::GET, "/api/v1/items", None);
+
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the revoked device kept streaming");
+    assert!(cut_off_after < Duration::from_secs(1), "cut off only after {cut_off_after:?}");
+    assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
+    assert!(api.headers()["www-authenticate"].to_str().unwrap().contains("revoked"));
+}
