@@ -125,24 +125,7 @@ impl SessionManager {
         binding: &RequestBinding<'_>,
         proof: &RequestProof,
     ) -> Result<Session, SessionError> {
-        if device.user_id != user.id {
-            return Err(SessionError::DeviceNotUsable {
-                reason: "the device belongs to another user",
-            });
-        }
-        if !device.approved {
-            return Err(SessionError::DeviceNotUsable {
-                reason: "the device is not approved",
-            });
-        }
-        if device.revoked_at.is_some() {
-            return Err(SessionError::DeviceNotUsable {
-                reason: "the device is revoked",
-            });
-        }
-        if user.disabled {
-            return Err(SessionError::UserDisabled);
-        }
+        check_rows(user, device)?;
         self.verify_device_proof(device, binding, proof)?;
         self.open_verified(user, device)
     }
@@ -163,16 +146,7 @@ impl SessionManager {
         binding: &RequestBinding<'_>,
         proof: &RequestProof,
     ) -> Result<(), SessionError> {
-        if !device.approved {
-            return Err(SessionError::DeviceNotUsable {
-                reason: "the device is not approved",
-            });
-        }
-        if device.revoked_at.is_some() {
-            return Err(SessionError::DeviceNotUsable {
-                reason: "the device is revoked",
-            });
-        }
+        check_device(device)?;
         if !binding.session_id.is_empty() {
             return Err(SessionError::Proof(ProofError::InvalidField {
                 field: "session id",
@@ -191,24 +165,7 @@ impl SessionManager {
     ///
     /// As [`Self::open`], without the proof check.
     pub fn open_verified(&self, user: &User, device: &Device) -> Result<Session, SessionError> {
-        if device.user_id != user.id {
-            return Err(SessionError::DeviceNotUsable {
-                reason: "the device belongs to another user",
-            });
-        }
-        if !device.approved {
-            return Err(SessionError::DeviceNotUsable {
-                reason: "the device is not approved",
-            });
-        }
-        if device.revoked_at.is_some() {
-            return Err(SessionError::DeviceNotUsable {
-                reason: "the device is revoked",
-            });
-        }
-        if user.disabled {
-            return Err(SessionError::UserDisabled);
-        }
+        check_rows(user, device)?;
 
         let now = self.clock.now();
         let session = Session {
@@ -516,6 +473,36 @@ fn new_session_id() -> Result<String, SessionError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(SessionError::Random)?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+
+/// Checks that `device` belongs to `user` and that both may open sessions.
+fn check_rows(user: &User, device: &Device) -> Result<(), SessionError> {
+    if device.user_id != user.id {
+        return Err(SessionError::DeviceNotUsable {
+            reason: "the device belongs to another user",
+        });
+    }
+    check_device(device)?;
+    if user.disabled {
+        return Err(SessionError::UserDisabled);
+    }
+    Ok(())
+}
+
+/// Checks that `device` is approved and not revoked.
+fn check_device(device: &Device) -> Result<(), SessionError> {
+    if !device.approved {
+        return Err(SessionError::DeviceNotUsable {
+            reason: "the device is not approved",
+        });
+    }
+    if device.revoked_at.is_some() {
+        return Err(SessionError::DeviceNotUsable {
+            reason: "the device is revoked",
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
