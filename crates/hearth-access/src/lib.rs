@@ -26,6 +26,10 @@
 //! - **Pairing** ([`pake`]): a device proves knowledge of a short one-time
 //!   code with SPAKE2 (RFC 9382, P-256), so a recorded exchange cannot be
 //!   used to guess the code offline. The browser runs the same suite.
+//!   [`pairing`] runs the server side: one-time offers in SQLite (10
+//!   minutes, single use, burned after 5 failed confirmations), then a
+//!   registered and approved device, a new user for new-user offers, and a
+//!   household credential for the device.
 //! - **Policy** ([`policy`]): deny by default. Allow rules match role and
 //!   action, with conditions on device, source network, local time of day
 //!   and item rating. [`policy::PolicyEngine`] writes each decision and its
@@ -54,6 +58,12 @@
 //! - SPAKE2 matches the four RFC 9382 vectors, and a wrong code, other
 //!   additional data, a truncated MAC, an off-curve share or one that gives
 //!   the identity point fail (`pake::tests`).
+//! - A pairing offer checks at most 5 confirmations, so 10,000 random code
+//!   guesses never pair (`pairing::tests::ten_thousand_guesses_never_succeed`);
+//!   it pairs one device even when two finish at once
+//!   (`concurrent_finishes_pair_once`), and a device key or name changed
+//!   between start and finish fails the confirmation
+//!   (`changed_device_name_or_key_fails`).
 //! - Children cannot play R-rated items, teens are denied after curfew,
 //!   unknown devices and non-admins are denied admin actions, and every
 //!   decision is audited with its reason (`policy::tests`).
@@ -88,6 +98,7 @@ pub mod clock;
 pub mod credential;
 pub mod device_key;
 pub mod did;
+pub mod pairing;
 pub mod pake;
 pub mod password;
 pub mod policy;
@@ -102,6 +113,10 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use credential::{Credential, CredentialClaims, CredentialError, CredentialKind};
 pub use device_key::{DeviceKey, DeviceKeyError, KeyAlgorithm};
 pub use did::{Did, DidError, DidKey};
+pub use pairing::{
+    CreatedOffer, NewAccount, Offer, OfferCreator, OfferKind, PairedDevice, PairingCode,
+    PairingError, PairingErrorKind, PairingService, PairingStart,
+};
 pub use password::{PasswordError, PasswordHasher, PasswordParams};
 pub use policy::{
     Action, ContentRating, Decision, DeviceContext, IpNetwork, Policy, PolicyEngine,

@@ -76,17 +76,15 @@ impl Drop for PasswordScalar {
 
 impl PasswordScalar {
     /// Derives `w` from a pairing code and the id of its offer: HKDF-SHA256
-    /// with salt "hearth/pair/v1", the normalised code as input and the offer
-    /// id as info, 48 bytes reduced mod n. The code is upper-cased and
-    /// stripped of spaces and dashes first, so "k7qf-9m2d" and "K7QF9M2D"
-    /// give the same scalar.
+    /// with salt "hearth/pair/v1", the code after [`normalize_code`] as input
+    /// and the offer id as info, 48 bytes reduced mod n. So "k7qf-9m2d",
+    /// "K7QF 9M2D" and "K7QF9M2D" give the same scalar.
     ///
     /// The RFC recommends a memory-hard function here. A pairing code is
     /// single use and expires within minutes, and SPAKE2 already stops
     /// offline guessing from the exchange, so a plain KDF suffices.
     pub fn from_code(code: &str, offer_id: &[u8]) -> Self {
-        let normalized: Zeroizing<String> =
-            Zeroizing::new(code.chars().filter(|c| !c.is_whitespace() && *c != '-').flat_map(char::to_uppercase).collect());
+        let normalized = normalize_code(code);
         let mut wide = Zeroizing::new([0u8; 48]);
         Hkdf::<Sha256>::new(Some(PASSWORD_SALT), normalized.as_bytes())
             .expand(offer_id, wide.as_mut())
@@ -99,6 +97,28 @@ impl PasswordScalar {
     fn from_scalar_bytes(bytes: &[u8; 32]) -> Self {
         Self(scalar_from_be(bytes))
     }
+}
+
+/// Normalises a pairing code as a person typed it: upper-cases it, drops
+/// white space and dashes, and reads O as 0 and I and L as 1. The code
+/// alphabet leaves out O, I and L because they look like those digits.
+/// Both the stored code and a typed one go through this before deriving `w`.
+///
+/// NOTE: `spake2.js` upper-cases and drops white space and dashes but does
+/// not map O, I and L yet, so a browser given a code typed with those
+/// letters derives another `w` and fails the confirmation.
+pub fn normalize_code(code: &str) -> Zeroizing<String> {
+    let normalized = code
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .flat_map(char::to_uppercase)
+        .map(|c| match c {
+            'O' => '0',
+            'I' | 'L' => '1',
+            other => other,
+        })
+        .collect();
+    Zeroizing::new(normalized)
 }
 
 /// One side of a SPAKE2 exchange before it has the peer's share.
@@ -437,6 +457,16 @@ mod tests {
         let w = PasswordScalar::from_code("K7QF-9M2D", b"offer-1");
 
         assert_eq!(hex::encode(w.0.to_bytes()), "d8df060506a453969ec280803c6f20a342717fd99fa40144e438f48a115517ce");
+    }
+
+    #[test]
+    fn typed_code_variants_give_same_w() {
+        let canonical = PasswordScalar::from_code("K70F1M1D", b"offer-1");
+
+        for typed in ["k70f-1m1d", "K7OF 1M1D", "k7of-im ld", "K7Of1mLd"] {
+            assert_eq!(PasswordScalar::from_code(typed, b"offer-1").0, canonical.0, "typed {typed:?}");
+        }
+        assert_eq!(normalize_code(" k7of-iml d\t").as_str(), "K70F1M1D");
     }
 
     #[test]

@@ -6,10 +6,11 @@ use hearth_store::Migration;
 pub const DOMAIN: &str = "access";
 
 /// The access schema steps, oldest first.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "users_devices_audit_throttle",
-    sql: r#"
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "users_devices_audit_throttle",
+        sql: r#"
 -- Household members. `name_key` is the lowercase name, so that names are
 -- unique regardless of case and logins match case-insensitively.
 CREATE TABLE users (
@@ -64,4 +65,42 @@ CREATE TABLE login_throttle (
 ) STRICT;
 CREATE INDEX login_throttle_last_failure ON login_throttle(last_failure);
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        name: "pairing_offers",
+        sql: r#"
+-- Pairing offers, shared by the server and `hearth pair` on the host, which
+-- opens the same file while the server runs. `id` is the b64u offer id.
+--
+-- `code` is the normalised pairing code, from which both sides derive the
+-- SPAKE2 password scalar. It is a secret that pairs for 10 minutes at most.
+-- The database file is mode 0600, and the code is set to NULL once the
+-- offer is used or burned, and by the next prune after the offer expires.
+CREATE TABLE pairing_offers (
+    id TEXT PRIMARY KEY,
+    code TEXT,
+    kind TEXT NOT NULL CHECK (kind IN ('new_user', 'existing_user')),
+    -- new_user offers: the role, and the user name unless the person
+    -- pairing chooses it (first-run setup).
+    new_user_name TEXT,
+    new_user_role TEXT CHECK (new_user_role IN ('admin', 'adult', 'teen', 'child')),
+    -- existing_user offers: the user who gets the device.
+    user_id INTEGER REFERENCES users(id) ON DELETE CASCADE,
+    -- 'user' (with created_by_user), 'host_cli' or 'first_run'.
+    created_by TEXT NOT NULL CHECK (created_by IN ('user', 'host_cli', 'first_run')),
+    created_by_user INTEGER,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    -- Failed confirmations; 5 burn the offer. A confirmation being checked
+    -- counts until it turns out right.
+    attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    used_at INTEGER,
+    CHECK ((kind = 'new_user') = (new_user_role IS NOT NULL AND user_id IS NULL)),
+    CHECK ((kind = 'existing_user') = (user_id IS NOT NULL AND new_user_name IS NULL AND new_user_role IS NULL)),
+    CHECK ((created_by = 'user') = (created_by_user IS NOT NULL))
+) STRICT;
+CREATE INDEX pairing_offers_expires_at ON pairing_offers(expires_at);
+"#,
+    },
+];
