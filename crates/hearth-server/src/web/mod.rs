@@ -14,6 +14,15 @@ const LOGIN_HTML: &str = include_str!("login.html");
 const APP_JS: &str = include_str!("app.js");
 const APP_CSS: &str = include_str!("app.css");
 
+/// The pairing page (`/pair`).
+pub const PAIR_HTML: &str = include_str!("pair.html");
+/// The pairing page's script: reads the offer, runs SPAKE2, stores the pairing.
+pub const PAIR_JS: &str = include_str!("pair.js");
+/// Device key, request proofs and sessions for every page that calls the API.
+pub const DEVICE_JS: &str = include_str!("device.js");
+/// SPAKE2 (RFC 9382) for the pairing page.
+pub const SPAKE2_JS: &str = include_str!("spake2.js");
+
 /// Query of the sign-in page.
 #[derive(Deserialize)]
 pub struct LoginQuery {
@@ -43,4 +52,30 @@ pub async fn app_js() -> impl IntoResponse {
 /// `GET /app.css`: the page's style sheet.
 pub async fn app_css() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], APP_CSS)
+}
+
+/// `GET /pair`: the pairing page (public). The offer id and code travel in
+/// the URL fragment, which the browser does not send to the server.
+pub async fn pair_page() -> Html<&'static str> {
+    Html(PAIR_HTML)
+}
+
+/// `GET /pair.js`: the pairing page's module (public).
+pub async fn pair_js() -> impl IntoResponse {
+    javascript(PAIR_JS)
+}
+
+/// `GET /device.js`: the device key and request proof module (public, so
+/// the pairing and sign-in pages can load it).
+pub async fn device_js() -> impl IntoResponse {
+    javascript(DEVICE_JS)
+}
+
+/// `GET /spake2.js`: the SPAKE2 module (public, for the pairing page).
+pub async fn spake2_js() -> impl IntoResponse {
+    javascript(SPAKE2_JS)
+}
+
+fn javascript(source: &'static str) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], source)
 }

@@ -221,10 +221,13 @@ function randomScalar() {
 /**
  * Derives the password scalar w from a pairing code: HKDF-SHA256 with the
  * protocol label as salt and the offer id as info, 48 bytes reduced mod n.
- * The code is upper-cased and stripped of spaces and dashes first.
+ * The code is upper-cased and stripped of spaces and dashes first, and O,
+ * I and L are read as 0, 1 and 1.
  */
 export async function passwordScalar(code, offerId) {
-  const normalized = code.toUpperCase().replace(/[\s-]/g, "");
+  // The same normalisation as the server's: O reads as 0, I and L as 1,
+  // because the code alphabet leaves those letters out.
+  const normalized = code.toUpperCase().replace(/[\s-]/g, "").replace(/O/g, "0").replace(/[IL]/g, "1");
   const bytes = await hkdfSha256(ENCODER.encode(normalized), ENCODER.encode("hearth/pair/v1"), asBytes(offerId), 48);
   return mod(bytesToBigint(bytes), N);
 }
