@@ -19,11 +19,12 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use hearth_access::pairing::{PairingError, PairingService};
 use hearth_access::proof::RequestBinding;
 use hearth_access::session::SessionLimits;
 use hearth_access::users::DeviceId;
 use hearth_access::{
-    Clock, PasswordHasher, Policy, PolicyEngine, ProofVerifier, RequestContext, RequestProof, RevocationRegistry,
+    Action, Clock, PasswordHasher, Policy, PolicyEngine, ProofVerifier, RequestContext, RequestProof, RevocationRegistry,
     Session, SessionError, SessionManager, SystemClock, UserStore,
 };
 use hearth_store::Store;
@@ -47,10 +48,23 @@ pub const GRANT_LIFETIME: i64 = 4 * 3600;
 /// Most live grants kept; the oldest go first.
 const MAX_GRANTS: usize = 50_000;
 
+/// Errors from opening the access tables.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    /// The users, devices or audit tables failed.
+    #[error(transparent)]
+    Users(#[from] hearth_access::UserError),
+    /// The pairing offers table failed.
+    #[error(transparent)]
+    Pairing(#[from] PairingError),
+}
+
 /// The household's users, sessions, policy and media grants.
 pub struct Access {
     /// Users, devices, the login throttle and the audit table.
-    pub users: UserStore,
+    pub users: Arc<UserStore>,
+    /// Pairing offers and pairings in progress.
+    pub pairing: PairingService,
     /// Open sessions and the request-proof verifier.
     pub sessions: SessionManager,
     /// Deny-by-default policy; records every decision.
@@ -66,10 +80,11 @@ pub struct Access {
 impl Access {
     /// Opens the access tables in `store` with the household default policy
     /// in the host's current UTC offset.
-    pub fn open(store: Arc<Store>, hasher: PasswordHasher) -> Result<Arc<Self>, hearth_access::UserError> {
+    pub fn open(store: Arc<Store>, hasher: PasswordHasher) -> Result<Arc<Self>, AccessError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let revocations = Arc::new(RevocationRegistry::new());
-        let users = UserStore::open(store, hasher, Arc::clone(&clock), Arc::clone(&revocations))?;
+        let users = Arc::new(UserStore::open(Arc::clone(&store), hasher, Arc::clone(&clock), Arc::clone(&revocations))?);
+        let pairing = PairingService::open(store, Arc::clone(&users), Arc::clone(&clock))?;
         let policy = PolicyEngine::new(Policy::household_default(local_utc_offset_minutes()), users.audit().clone(), Arc::clone(&clock));
         let sessions = SessionManager::new(
             Arc::clone(&clock),
@@ -77,7 +92,7 @@ impl Access {
             ProofVerifier::new(Arc::clone(&clock)),
             Arc::clone(&revocations),
         );
-        Ok(Arc::new(Self { users, sessions, policy, revocations, grants: MediaGrants::default(), clock }))
+        Ok(Arc::new(Self { users, pairing, sessions, policy, revocations, grants: MediaGrants::default(), clock }))
     }
 
     /// Revokes a device and ends its sessions and grants at once.
@@ -297,7 +312,14 @@ async fn check(state: AppState, mut request: Request, next: Next) -> Response {
     }
 
     // The startup tokens keep working until every client signs requests.
+    // The member token may only browse, view and play.
     if let Some(role) = presented_token(request.headers()).and_then(|token| state.tokens.role_of(&token)) {
+        if role == Role::Member
+            && let Guard::Session(Some(action)) = guard
+            && !matches!(action, Action::BrowseLibrary | Action::ViewItem | Action::PlayItem)
+        {
+            return forbidden("this action needs the admin token");
+        }
         request.extensions_mut().insert(role);
         return next.run(request).await;
     }

@@ -50,6 +50,9 @@ enum Command {
     /// Set up a link key with another Hearth node: the running server (the
     /// master) runs the handshake against the peer (the slave).
     Link(LinkArgs),
+    /// Create a one-time pairing offer for a new device, on the server's
+    /// host: prints a link, a code and a QR code, valid 10 minutes.
+    Pair(PairArgs),
 }
 
 #[derive(Args)]
@@ -101,6 +104,24 @@ struct RotateArgs {
 enum CaCommand {
     /// Print the CA certificate (PEM) for installing on client devices.
     Export(DataDirArg),
+}
+
+#[derive(Args)]
+struct PairArgs {
+    /// Pair a device for this existing user.
+    #[arg(long, value_name = "NAME", conflicts_with = "new_user")]
+    user: Option<String>,
+    /// Create this user when the device pairs; the person pairing sets the password.
+    #[arg(long, value_name = "NAME")]
+    new_user: Option<String>,
+    /// Role of the new user: admin, adult, teen or child.
+    #[arg(long, default_value = "adult", requires = "new_user")]
+    role: String,
+    /// Address the link points at [default: the listen address of the configuration].
+    #[arg(long, value_name = "HOST:PORT")]
+    address: Option<String>,
+    #[command(flatten)]
+    data: DataDirArg,
 }
 
 #[derive(Args)]
@@ -169,6 +190,7 @@ fn main() -> Result<()> {
         Command::Ca { command: CaCommand::Export(args) } => export_ca(&args, &file),
         Command::Keys { command: KeysCommand::Rotate(args) } => rotate_keys(&args, &file),
         Command::Link(args) => link(&args, &file),
+        Command::Pair(args) => pair(&args, &file),
     }
 }
 
@@ -243,10 +265,11 @@ fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
             thumbnails: Arc::new(ThumbnailCache::new(paths.thumbnails.clone())),
             rotation: Some(Arc::clone(&rotation)),
             links: Some(Arc::clone(&app_links)),
-            access,
+            access: Arc::clone(&access),
         };
 
-        print_welcome(bound, &tokens, &paths, libraries.len(), catalog.item_count()?, policy);
+        let setup = access.pairing.setup_offer_if_no_users().context("failed to create the first-run pairing offer")?;
+        print_welcome(bound, &tokens, &paths, libraries.len(), catalog.item_count()?, policy, setup.as_ref());
         println!("  Node SAE id:    {} (link keys: {})", app_links.sae_id(), qkd_summary(file));
         hearth_server::api::scan::spawn_scan(Arc::clone(&catalog), state.scan_events.clone());
 
@@ -304,7 +327,15 @@ fn qkd_summary(file: &FileConfig) -> String {
     }
 }
 
-fn print_welcome(bound: SocketAddr, tokens: &Tokens, paths: &DataPaths, libraries: usize, items: u64, policy: KeyExchangePolicy) {
+fn print_welcome(
+    bound: SocketAddr,
+    tokens: &Tokens,
+    paths: &DataPaths,
+    libraries: usize,
+    items: u64,
+    policy: KeyExchangePolicy,
+    setup: Option<&hearth_access::pairing::CreatedOffer>,
+) {
     let host = display_host(bound);
     let port = bound.port();
     let exchange = match policy {
@@ -315,10 +346,24 @@ fn print_welcome(bound: SocketAddr, tokens: &Tokens, paths: &DataPaths, librarie
     println!("  Key exchange:   {exchange}");
     println!("  Listening:      https://{bound}");
     println!("  Open:           https://{host}:{port}/login");
+    if let Some(setup) = setup {
+        print_offer("First run: pair your first device as the household admin.", setup, &format!("{host}:{port}"));
+    }
     println!("  Admin token:    {}", tokens.admin());
     println!("  Member token:   {}", tokens.member());
     println!("  Household CA:   {} (print it with `hearth ca export`)", paths.tls.join("ca.pem").display());
     println!("Browsers warn until the household CA is installed on the device.");
+}
+
+/// Prints a pairing offer: the link, the code and the link as a QR code.
+fn print_offer(title: &str, created: &hearth_access::pairing::CreatedOffer, authority: &str) {
+    let link = created.link(authority);
+    println!("{title}");
+    println!("  Pairing link:   {}", link.as_str());
+    println!("  Pairing code:   {} (single use, valid 10 minutes)", created.code.display_form().as_str());
+    if std::io::stdout().is_terminal() {
+        println!("{}", hearth_server::api::pairing::qr_terminal(&link));
+    }
 }
 
 async fn shutdown_signal() {
@@ -477,3 +522,50 @@ fn link(args: &LinkArgs, file: &FileConfig) -> Result<()> {
 /// Time the local server gets to run a link: two peer round trips, the
 /// KME, and a retry without QKD.
 const LINK_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Creates a pairing offer in the data folder's database, which the running
+/// server reads, and prints it. Whoever can run this on the host can read
+/// the data folder anyway, so it needs no sign-in.
+fn pair(args: &PairArgs, file: &FileConfig) -> Result<()> {
+    use hearth_access::pairing::{OfferCreator, OfferKind, PairingService};
+
+    let paths = DataPaths::new(&data_dir(&args.data, file));
+    if !paths.database.exists() {
+        anyhow::bail!("no Hearth database at {}; start `hearth serve` once with this data folder first", paths.database.display());
+    }
+    let store = hearth_store::Store::open(&paths.database)?;
+    let clock: Arc<dyn hearth_access::Clock> = Arc::new(hearth_access::SystemClock);
+    let users = Arc::new(hearth_access::UserStore::open(
+        Arc::clone(&store),
+        hearth_access::PasswordHasher::recommended()?,
+        Arc::clone(&clock),
+        Arc::new(hearth_access::RevocationRegistry::new()),
+    )?);
+    let pairing = PairingService::open(store, Arc::clone(&users), clock)?;
+
+    let (created, title) = match (&args.user, &args.new_user) {
+        (Some(name), _) => {
+            let user = users.user_by_name(name)?.with_context(|| format!("no user named {name:?}; use --new-user to create one"))?;
+            (pairing.create_offer(OfferKind::ExistingUser { user: user.id }, OfferCreator::HostCli)?, format!("Pair a device for {}.", user.name))
+        }
+        (None, Some(name)) => {
+            let role: hearth_access::Role =
+                args.role.parse().map_err(|_| anyhow::anyhow!("--role must be admin, adult, teen or child, not {:?}", args.role))?;
+            let kind = OfferKind::NewUser { name: Some(name.clone()), role };
+            (pairing.create_offer(kind, OfferCreator::HostCli)?, format!("Pair a device for the new {role} {name}."))
+        }
+        (None, None) => match pairing.setup_offer_if_no_users()? {
+            Some(created) => (created, "First run: pair your first device as the household admin.".to_owned()),
+            None => anyhow::bail!("the household has users already; pass --user NAME or --new-user NAME --role ROLE"),
+        },
+    };
+    let authority = match &args.address {
+        Some(address) => address.clone(),
+        None => {
+            let listen = file.listen.unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("DEFAULT_LISTEN is a valid socket address"));
+            format!("{}:{}", display_host(listen), listen.port())
+        }
+    };
+    print_offer(&title, &created, &authority);
+    Ok(())
+}

@@ -146,6 +146,13 @@ impl KeyRotation {
         Ok(RotationReport { tls_certificate_sha256: fingerprint, signing_key })
     }
 
+    /// Returns the current household signing key, which signs device
+    /// credentials.
+    pub fn signing_key(&self) -> Result<HybridSigningKey, RotationError> {
+        let (version, secret) = self.keys.current(SIGNING_KEY_NAME)?.ok_or(RotationError::NoSigningKey)?;
+        HybridSigningKey::from_bytes(&secret).map_err(|source| RotationError::BadSigningKey { version: version.to_string(), source })
+    }
+
     /// Every version of the signing key's public half, oldest first.
     pub fn published_keys(&self) -> Result<Vec<PublishedKey>, RotationError> {
         let mut published = Vec::new();

@@ -29,13 +29,11 @@ pub enum Guard {
     Session(Option<Action>),
 }
 
-/// Routes served without a session: the health check, the sign-in page
-/// with its form target, and the two pairing steps.
-pub const PUBLIC_ROUTES: &[(Method, &str)] = &[
-    (Method::GET, "/api/v1/health"),
-    (Method::GET, "/login"),
-    (Method::POST, "/api/v1/login"),
-];
+/// Routes served without a session: the health check, sign-in, the two
+/// pairing steps, and the page shell with its scripts and styles.
+pub fn public_routes() -> Vec<(Method, &'static str)> {
+    table().into_iter().filter(|r| r.guard == Guard::Public).map(|r| (r.method, r.path)).collect()
+}
 
 /// One route: method, axum path template, guard and handler.
 pub struct Route {
@@ -88,9 +86,18 @@ pub fn table() -> Vec<Route> {
         route(Method::POST, "/api/v1/scan", needs(ManageServer), post(api::scan::start)),
         route(Method::GET, "/api/v1/scan/events", needs(BrowseLibrary), get(api::scan::events)),
         route(Method::GET, "/api/v1/scan/problems", needs(ManageServer), get(api::scan::problems)),
-        route(Method::GET, "/", any_session, get(web::index_page)),
-        route(Method::GET, "/app.js", any_session, get(web::app_js)),
-        route(Method::GET, "/app.css", any_session, get(web::app_css)),
+        route(Method::POST, "/api/v1/pair/start", Public, post(api::pairing::start)),
+        route(Method::POST, "/api/v1/pair/finish", Public, post(api::pairing::finish)),
+        route(Method::POST, "/api/v1/admin/pairing-offers", needs(ManageDevices), post(api::pairing::create_offer)),
+        // The page shell and its scripts hold no household data; every
+        // request they make for data is signed.
+        route(Method::GET, "/", Public, get(web::index_page)),
+        route(Method::GET, "/app.js", Public, get(web::app_js)),
+        route(Method::GET, "/app.css", Public, get(web::app_css)),
+        route(Method::GET, "/pair", Public, get(web::pair_page)),
+        route(Method::GET, "/pair.js", Public, get(web::pair_js)),
+        route(Method::GET, "/device.js", Public, get(web::device_js)),
+        route(Method::GET, "/spake2.js", Public, get(web::spake2_js)),
     ]
 }
 
@@ -112,8 +119,7 @@ pub fn router() -> Router<AppState> {
 /// Returns whether `method` and `path` match a public route exactly. HEAD is
 /// treated as GET, as axum serves it.
 pub fn is_public(method: &Method, path: &str) -> bool {
-    let method = if method == Method::HEAD { &Method::GET } else { method };
-    PUBLIC_ROUTES.iter().any(|(m, p)| m == method && *p == path)
+    guard_of(method, path) == Guard::Public
 }
 
 fn route(method: Method, path: &'static str, guard: Guard, handler: MethodRouter<AppState>) -> Route {

@@ -198,3 +198,57 @@ fn revoked_device_stops_mid_stream() {
     assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
     assert!(api.headers()["www-authenticate"].to_str().unwrap().contains("revoked"));
 }
+
+#[test]
+fn first_run_link_pairs_the_admin() {
+    let (server, _library) = empty_server();
+    let link = server.setup_link.clone().expect("a first run prints a pairing link");
+    let device = TestDevice::new(&server);
+
+    let paired = device.pair(&link, Some(("household", PASSWORD)));
+    device.sign_in("household");
+    let users = device.get_json("/api/v1/admin/users");
+
+    assert_eq!(paired["user"]["role"], "admin");
+    assert_eq!(users[0]["name"], "household");
+    assert_eq!(users[0]["did"], device.did.as_str(), "the first device names the user");
+}
+
+#[test]
+fn pairing_link_pairs_once() {
+    let (server, _library) = empty_server();
+    let link = server.pairing_offer(&["--new-user", "carol", "--role", "teen"]);
+    let first = TestDevice::new(&server);
+    let second = TestDevice::new(&server);
+
+    let paired = first.pair(&link, Some(("carol", PASSWORD)));
+    let (status, body) = second.try_pair(&link, Some(("carol", PASSWORD)));
+
+    assert_eq!(paired["user"]["role"], "teen");
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "used");
+}
+
+#[test]
+fn pairing_code_guesses_never_succeed() {
+    let (server, _library) = empty_server();
+    let link = server.pairing_offer(&["--new-user", "dave", "--role", "adult"]);
+    let (offer_id, code) = common::device::parse_link(&link);
+    let attacker = TestDevice::new(&server);
+    let mut codes = std::collections::BTreeMap::new();
+
+    for guess in 0..10_000u32 {
+        let wrong = format!("{:08}", guess).replace('0', "Z");
+        if wrong == code {
+            continue;
+        }
+        let (status, body) = attacker.try_pair(&format!("https://x/pair#offer={offer_id}&code={wrong}"), Some(("dave", PASSWORD)));
+        assert_ne!(status, StatusCode::OK, "guess {wrong} paired");
+        *codes.entry(body["code"].as_str().unwrap_or("none").to_owned()).or_insert(0u32) += 1;
+    }
+    let (status, body) = attacker.try_pair(&link, Some(("dave", PASSWORD)));
+
+    assert!(codes.get("wrong_code").copied().unwrap_or(0) <= 5, "{codes:?}");
+    assert!(codes.get("burned").copied().unwrap_or(0) >= 9_990, "{codes:?}");
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "the burned offer still paired with the right code: {body}");
+}

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod items;
 pub mod keys;
+pub mod pairing;
 pub mod links;
 pub mod scan;
 

@@ -2,12 +2,12 @@
 //! browser's, a session, and requests signed over the connection's TLS
 //! binding exactly as docs/access.md describes.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hearth_access::users::{Device, UserStore};
-use hearth_access::{DeviceKey, PasswordHasher, PasswordParams, RevocationRegistry, Role, SystemClock, User};
+use hearth_access::pake::{PasswordScalar, Role as PakeRole, Spake2};
+use hearth_access::{DeviceKey, Role};
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey};
 use reqwest::blocking::{Client, Response};
@@ -67,29 +67,64 @@ impl TestDevice {
         URL_SAFE_NO_PAD.encode(self.key.verifying_key().to_sec1_point(false).as_bytes())
     }
 
-    /// Writes a user and this device straight into the server's database,
-    /// approved, as the host administrator could. Returns the user.
-    pub fn enroll(&self, server: &Server, name: &str, role: Role) -> User {
-        let store = hearth_store::Store::open(&server.data_dir.join("hearth.sqlite3")).expect("open the server's database");
-        let hasher = PasswordHasher::new(PasswordParams::INSECURE_FOR_TESTS, 2).expect("hasher");
-        let users = UserStore::open(store, hasher, Arc::new(SystemClock), Arc::new(RevocationRegistry::new())).expect("user store");
-        let key = DeviceKey::from_p256_sec1(self.key.verifying_key().to_sec1_point(false).as_bytes()).expect("key");
-        let new = hearth_access::NewUser { name, did: key.did().clone(), role, password: Some(PASSWORD) };
-        let user = users.create_user(&new).expect("create user");
-        let device: Device = users.register_device(user.id, "test device", &key).expect("register device");
-        users.approve_device(device.id).expect("approve device");
-        user
+    /// Pairs this device as a new user `name` with `role` through the real
+    /// flow: `hearth pair --new-user` on the host, then SPAKE2 over the API.
+    pub fn enroll(&self, server: &Server, name: &str, role: Role) -> serde_json::Value {
+        let link = server.pairing_offer(&["--new-user", name, "--role", role.as_str()]);
+        self.pair(&link, Some((name, PASSWORD)))
     }
 
-    /// Registers this device for an existing user, approved. Returns its row id.
-    pub fn enroll_for(&self, server: &Server, user: &User) -> i64 {
-        let store = hearth_store::Store::open(&server.data_dir.join("hearth.sqlite3")).expect("open the server's database");
-        let hasher = PasswordHasher::new(PasswordParams::INSECURE_FOR_TESTS, 2).expect("hasher");
-        let users = UserStore::open(store, hasher, Arc::new(SystemClock), Arc::new(RevocationRegistry::new())).expect("user store");
-        let key = DeviceKey::from_p256_sec1(self.key.verifying_key().to_sec1_point(false).as_bytes()).expect("key");
-        let device = users.register_device(user.id, "second device", &key).expect("register device");
-        users.approve_device(device.id).expect("approve device");
-        device.id.0
+    /// Pairs this device for the existing user `name`.
+    pub fn enroll_for(&self, server: &Server, name: &str) -> serde_json::Value {
+        let link = server.pairing_offer(&["--user", name]);
+        self.pair(&link, None)
+    }
+
+    /// Runs the pairing protocol of docs/access.md for `link`, as the
+    /// browser's pairing page does, and checks the server's confirmation.
+    pub fn pair(&self, link: &str, account: Option<(&str, &str)>) -> serde_json::Value {
+        let (status, body) = self.try_pair(link, account);
+        assert_eq!(status, StatusCode::OK, "pairing failed: {body}");
+        body
+    }
+
+    /// Runs the pairing protocol and returns the status and JSON body of
+    /// the finish step, or of the start step when that fails.
+    pub fn try_pair(&self, link: &str, account: Option<(&str, &str)>) -> (StatusCode, serde_json::Value) {
+        let (offer_id, code) = parse_link(link);
+        let device_key = self.public_key_b64u();
+        let device_name = "test device";
+        let aad = format!("{offer_id}\n{device_key}\n{device_name}");
+        let w = PasswordScalar::from_code(&code, offer_id.as_bytes());
+        let spake = Spake2::start(PakeRole::A, &w, b"hearth device", b"hearth server", aad.as_bytes());
+
+        let start = serde_json::json!({
+            "offer_id": offer_id, "device_key": device_key, "device_name": device_name,
+            "share": URL_SAFE_NO_PAD.encode(spake.share()),
+        });
+        let response = self.client.post(format!("{}/api/v1/pair/start", self.base_url)).json(&start).send().expect("pair/start");
+        if response.status() != StatusCode::OK {
+            return (response.status(), response.json().unwrap_or_default());
+        }
+        let started: serde_json::Value = response.json().expect("JSON");
+        let server_share = URL_SAFE_NO_PAD.decode(started["share"].as_str().expect("share")).expect("b64u share");
+        let output = spake.finish(&server_share).expect("SPAKE2 finish");
+
+        let mut finish = serde_json::json!({
+            "pairing_id": started["pairing_id"], "confirmation": URL_SAFE_NO_PAD.encode(output.confirmation()),
+        });
+        if let Some((name, password)) = account {
+            finish["account"] = serde_json::json!({ "name": name, "password": password });
+        }
+        let response = self.client.post(format!("{}/api/v1/pair/finish", self.base_url)).json(&finish).send().expect("pair/finish");
+        if response.status() != StatusCode::OK {
+            return (response.status(), response.json().unwrap_or_default());
+        }
+        let paired: serde_json::Value = response.json().expect("JSON");
+        let server_mac = URL_SAFE_NO_PAD.decode(paired["confirmation"].as_str().expect("confirmation")).expect("b64u");
+        output.verify_peer(&server_mac).expect("the server proved it knows the code");
+        assert_eq!(paired["device"]["did"], self.did.as_str());
+        (StatusCode::OK, paired)
     }
 
     /// Signs in as `name` with [`PASSWORD`] and keeps the session.
@@ -189,4 +224,17 @@ impl TestDevice {
         let response = self.client.get(format!("{}/api/v1/health", self.base_url)).send().expect("health request");
         assert!(self.remember_binding(&response), "the health answer carried no Hearth-Binding header");
     }
+}
+
+/// Splits a pairing link into its offer id and code.
+pub fn parse_link(link: &str) -> (String, String) {
+    let fragment = link.split_once('#').expect("pairing link has a fragment").1;
+    let field = |name: &str| {
+        fragment
+            .split('&')
+            .find_map(|pair| pair.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("pairing link without {name}: {link}"))
+            .to_owned()
+    };
+    (field("offer"), field("code"))
 }

@@ -42,6 +42,8 @@ pub struct Server {
     pub data_dir: PathBuf,
     /// Its stderr log.
     pub log: PathBuf,
+    /// The first-run pairing link it printed, if the household had no users.
+    pub setup_link: Option<String>,
     _data: tempfile::TempDir,
 }
 
@@ -89,7 +91,7 @@ impl Server {
 
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let (mut addr, mut admin_token, mut member_token) = (None, None, None);
+        let (mut addr, mut admin_token, mut member_token, mut setup_link) = (None, None, None, None);
         while member_token.is_none() {
             let Some(Ok(line)) = lines.next() else {
                 let _ = child.kill();
@@ -101,6 +103,9 @@ impl Server {
             }
             if let Some(v) = value("Admin token:") {
                 admin_token = Some(v);
+            }
+            if let Some(v) = value("Pairing link:") {
+                setup_link = Some(v);
             }
             if let Some(v) = value("Member token:") {
                 member_token = Some(v);
@@ -116,8 +121,30 @@ impl Server {
             member_token: member_token.expect("server printed the member token"),
             data_dir: data.path().to_owned(),
             log,
+            setup_link,
             _data: data,
         }
+    }
+
+    /// Runs `hearth pair ARGS` on this server's data folder and returns
+    /// the pairing link it printed.
+    pub fn pairing_offer(&self, args: &[&str]) -> String {
+        let output = Command::new(env!("CARGO_BIN_EXE_hearth"))
+            .arg("pair")
+            .args(args)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--address")
+            .arg(self.addr.to_string())
+            .env("HEARTH_CONFIG", "/dev/null")
+            .output()
+            .expect("run hearth pair");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "hearth pair failed: {stdout}{}", String::from_utf8_lossy(&output.stderr));
+        stdout
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("Pairing link:").map(|link| link.trim().to_owned()))
+            .unwrap_or_else(|| panic!("hearth pair printed no link:\n{stdout}"))
     }
 
     /// `https://127.0.0.1:PORT` followed by `path`.
