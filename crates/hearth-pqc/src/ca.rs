@@ -117,7 +117,7 @@ impl CaCertificate {
     /// Decodes the certificate to DER.
     pub fn der(&self) -> Result<CertificateDer<'static>, PqcError> {
         CertificateDer::from_pem_slice(self.pem.as_bytes())
-            .map_err(|e| PqcError::InvalidPem { path: self.path.clone(), reason: e.to_string() })
+            .map_err(|e| PqcError::InvalidCaCertificate { path: self.path.clone(), reason: e.to_string() })
     }
 }
 
@@ -128,13 +128,17 @@ impl HouseholdCa {
     /// Plaintext key files left by earlier releases are imported into `keys`
     /// and deleted first. A CA certificate whose key is missing from the
     /// store, or does not match, is an error rather than a reason to make a
-    /// new CA, because clients pin the CA certificate.
+    /// new CA, because clients pin the CA certificate. So is a sealed CA key
+    /// whose certificate is missing.
     pub fn load_or_create(dir: &Path, keys: &SealedKeyStore) -> Result<Self, PqcError> {
         create_private_dir(dir)?;
         import_legacy_keys(dir, keys)?;
 
         if dir.join(CA_CERT_FILE).exists() {
             return Self::load_with_key(dir, keys);
+        }
+        if keys.current(CA_KEY_NAME).map_err(sealed_key_error(CA_KEY_NAME))?.is_some() {
+            return Err(PqcError::MissingCaCertificate { cert: dir.join(CA_CERT_FILE) });
         }
         Self::create(dir, keys)
     }
@@ -215,7 +219,7 @@ impl HouseholdCa {
             return Err(PqcError::CaKeyMismatch { cert: cert.path, key: format!("sealed key {CA_KEY_NAME} {version}") });
         }
         Issuer::from_ca_cert_pem(cert.pem(), &key)
-            .map_err(|e| PqcError::InvalidPem { path: cert.path.clone(), reason: e.to_string() })?;
+            .map_err(|e| PqcError::InvalidCaCertificate { path: cert.path.clone(), reason: e.to_string() })?;
 
         tracing::debug!(path = %cert.path.display(), key_version = %version, "household CA loaded");
         Ok(Self { dir: dir.to_owned(), cert, key_der })
@@ -223,7 +227,9 @@ impl HouseholdCa {
 
     /// Creates a CA: seals a new key in `keys`, then writes the certificate.
     /// A crash between the two leaves a key version without a certificate,
-    /// which the next start replaces with a newer version.
+    /// which the next start refuses as [`PqcError::MissingCaCertificate`].
+    /// NOTE: that error's advice (delete the household-ca key files) is the
+    /// way out after such a crash on a first start.
     fn create(dir: &Path, keys: &SealedKeyStore) -> Result<Self, PqcError> {
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
             .map_err(|source| PqcError::Generate { what: "CA key", source })?;
@@ -256,7 +262,7 @@ impl HouseholdCa {
     fn issue_leaf(&self, keys: &SealedKeyStore, dns_names: &[String], ips: &[IpAddr]) -> Result<ServerIdentity, PqcError> {
         let ca_key = key_pair(&self.key_der, || format!("sealed key {CA_KEY_NAME}"))?;
         let issuer = Issuer::from_ca_cert_pem(self.cert.pem(), &ca_key)
-            .map_err(|e| PqcError::InvalidPem { path: self.cert.path.clone(), reason: e.to_string() })?;
+            .map_err(|e| PqcError::InvalidCaCertificate { path: self.cert.path.clone(), reason: e.to_string() })?;
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
             .map_err(|source| PqcError::Generate { what: "server key", source })?;
 
@@ -310,6 +316,7 @@ fn import_legacy_keys(dir: &Path, keys: &SealedKeyStore) -> Result<(), PqcError>
 
     for name in LEGACY_TEMP_FILES {
         let path = dir.join(name);
+        check_sole_copy(&path)?;
         if remove_plaintext_key(&path)? {
             tracing::info!(path = %path.display(), "deleted temporary plaintext key file left by an earlier release");
         }
@@ -330,6 +337,7 @@ fn import_legacy_key(
     keys: &SealedKeyStore,
     must_match: Option<&Path>,
 ) -> Result<(), PqcError> {
+    check_sole_copy(path)?;
     let pem = match fs::read_to_string(path) {
         Ok(pem) => Zeroizing::new(pem),
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -365,6 +373,28 @@ fn import_legacy_key(
         "imported plaintext private key into the sealed key store and deleted the file"
     );
     Ok(())
+}
+
+/// Rejects a plaintext key file that is a symbolic link or has more than one
+/// hard link, because deleting its name would leave the key readable under
+/// the other. A missing file passes.
+fn check_sole_copy(path: &Path) -> Result<(), PqcError> {
+    use std::os::unix::fs::MetadataExt;
+
+    let metadata = match fs::symlink_metadata(path) {
+        Ok(metadata) => metadata,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(PqcError::Io { path: path.to_owned(), source }),
+    };
+    let link = if metadata.file_type().is_symlink() {
+        let target = fs::read_link(path).map_err(|source| PqcError::Io { path: path.to_owned(), source })?;
+        format!("a symbolic link to {}", target.display())
+    } else if metadata.nlink() > 1 {
+        format!("a file with {} hard links", metadata.nlink())
+    } else {
+        return Ok(());
+    };
+    Err(PqcError::PlaintextKeyLinked { path: path.to_owned(), link })
 }
 
 /// Deletes a plaintext key file and syncs its folder, so the deletion

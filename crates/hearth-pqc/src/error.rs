@@ -30,12 +30,54 @@ pub enum PqcError {
         source: rcgen::Error,
     },
     /// A stored PEM file contains no usable certificate or key.
-    #[error("invalid PEM in {path}: {reason}; delete the file to have a new one generated")]
+    #[error("invalid PEM in {path}: {reason}; restore the file from a backup")]
     InvalidPem {
         /// The file that failed to parse.
         path: PathBuf,
         /// Parse error.
         reason: String,
+    },
+    /// The household CA certificate file does not parse.
+    #[error(
+        "invalid household CA certificate {path}: {reason}; restore it from a backup or from \
+         `hearth ca export` output kept elsewhere. Replacing it with a new household CA (delete \
+         it and the household-ca key files in the data folder's `keys` folder) means every \
+         device must trust the new CA again"
+    )]
+    InvalidCaCertificate {
+        /// The CA certificate file.
+        path: PathBuf,
+        /// Parse error.
+        reason: String,
+    },
+    /// The sealed key store holds a household CA key, but its certificate
+    /// file is missing.
+    #[error(
+        "the household CA certificate {} is missing, but the sealed key store holds the CA key \
+         household-ca: restore {} from a backup or from `hearth ca export` output kept elsewhere. \
+         No new CA was made, because every device that trusts this one would have to trust a \
+         new one again; to start over with a new CA anyway, delete the household-ca key files \
+         in the data folder's `keys` folder",
+        cert.display(), cert.display()
+    )]
+    MissingCaCertificate {
+        /// The CA certificate file that was expected.
+        cert: PathBuf,
+    },
+    /// A plaintext key file of an earlier release has another name on disk,
+    /// so deleting it after the import would leave the key readable.
+    #[error(
+        "refusing to import the plaintext key {}: it is {link}, so deleting it after sealing \
+         would leave the key readable under the other name; replace it with a regular file that \
+         has no other link (copy the key there and delete the other copy), then start again. \
+         Nothing was sealed",
+        path.display()
+    )]
+    PlaintextKeyLinked {
+        /// The plaintext key file.
+        path: PathBuf,
+        /// What else points at the key: a link target or a link count.
+        link: String,
     },
     /// No household CA exists in the folder.
     #[error("no household CA in {}: check --data-dir, or start `hearth serve` once to create one", dir.display())]

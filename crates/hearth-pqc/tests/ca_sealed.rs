@@ -302,3 +302,72 @@ fn certificate_loads_without_key_store() {
     assert_eq!(cert.der().unwrap(), ca.cert_der().unwrap());
     assert!(!data.keys().exists(), "loading the certificate created the key store");
 }
+
+#[test]
+fn missing_ca_certificate_with_sealed_key_is_refused() {
+    let data = DataFolder::new();
+    let keys = data.open_file_kek();
+    HouseholdCa::load_or_create(&data.tls(), &keys).unwrap();
+    fs::remove_file(data.tls().join("ca.pem")).unwrap();
+
+    let err = HouseholdCa::load_or_create(&data.tls(), &keys).err().expect("a missing ca.pem must fail");
+
+    let text = err.to_string();
+    assert!(matches!(err, PqcError::MissingCaCertificate { .. }), "{text}");
+    assert!(text.contains(&data.tls().join("ca.pem").display().to_string()), "{text}");
+    assert!(text.contains("hearth ca export"), "{text}");
+    assert!(!data.tls().join("ca.pem").exists(), "a new CA certificate was written");
+    assert_eq!(keys.versions(CA_KEY_NAME).unwrap().len(), 1, "a new CA key was sealed");
+}
+
+#[test]
+fn corrupt_ca_certificate_warns_that_a_new_ca_needs_trust_again() {
+    let data = DataFolder::new();
+    let keys = data.open_file_kek();
+    HouseholdCa::load_or_create(&data.tls(), &keys).unwrap();
+    fs::write(data.tls().join("ca.pem"), "not a certificate").unwrap();
+
+    let err = HouseholdCa::load_or_create(&data.tls(), &keys).err().expect("a corrupt ca.pem must fail");
+
+    let text = err.to_string();
+    assert!(!text.contains("to have a new one generated"), "{text}");
+    assert!(text.contains("every device must trust the new CA again"), "{text}");
+}
+
+#[test]
+fn symlinked_plaintext_ca_key_is_not_imported() {
+    let data = DataFolder::new();
+    let legacy = write_legacy_layout(&data.tls());
+    let elsewhere = data.root.path().join("backup-ca-key.pem");
+    fs::rename(data.tls().join("ca-key.pem"), &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, data.tls().join("ca-key.pem")).unwrap();
+    let keys = data.open_file_kek();
+
+    let err = HouseholdCa::load_or_create(&data.tls(), &keys).err().expect("a symlinked key must be refused");
+
+    let text = err.to_string();
+    assert!(matches!(err, PqcError::PlaintextKeyLinked { .. }), "{text}");
+    assert!(text.contains("ca-key.pem"), "{text}");
+    assert!(text.contains(&elsewhere.display().to_string()), "{text}");
+    assert!(keys.current(CA_KEY_NAME).unwrap().is_none(), "the key was sealed");
+    assert!(data.tls().join("ca-key.pem").is_symlink());
+    assert!(contains(&fs::read(&elsewhere).unwrap(), b"PRIVATE KEY"));
+    assert_eq!(fs::read_to_string(data.tls().join("ca.pem")).unwrap(), legacy.ca_pem);
+}
+
+#[test]
+fn hard_linked_plaintext_leaf_key_is_not_imported() {
+    let data = DataFolder::new();
+    write_legacy_layout(&data.tls());
+    fs::hard_link(data.tls().join("server-key.pem"), data.root.path().join("server-key-copy.pem")).unwrap();
+    let keys = data.open_file_kek();
+
+    let err = HouseholdCa::load_or_create(&data.tls(), &keys).err().expect("a hard-linked key must be refused");
+
+    let text = err.to_string();
+    assert!(matches!(err, PqcError::PlaintextKeyLinked { .. }), "{text}");
+    assert!(text.contains("server-key.pem"), "{text}");
+    assert!(text.contains("2 hard links"), "{text}");
+    assert!(keys.current(LEAF_KEY_NAME).unwrap().is_none(), "the key was sealed");
+    assert!(data.tls().join("server-key.pem").exists());
+}

@@ -137,11 +137,31 @@ fn copied_file_fails_without_kek() {
     fs::copy(original.path().join("server-signing.v1.sealed"), &copied).unwrap();
     let error = open_with_file_kek(copy.path()).unwrap_err();
 
-    assert!(
-        matches!(&error, KeyStoreError::KekMismatch { check, .. } if *check == copied),
-        "{error}"
-    );
-    assert!(error.to_string().contains(&copied.display().to_string()), "{error}");
+    assert!(matches!(&error, KeyStoreError::KekMissing { kek: "file", .. }), "{error}");
+    assert!(error.to_string().contains(&copy.path().display().to_string()), "{error}");
+    assert!(!copy.path().join("kek").exists(), "a new KEK file was created");
+}
+
+#[test]
+fn missing_kek_file_is_not_recreated_beside_sealed_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_with_file_kek(dir.path()).unwrap();
+    store.put("server-signing", b"signing key").unwrap();
+    drop(store);
+    fs::remove_file(dir.path().join("kek")).unwrap();
+    let listing = |dir: &Path| {
+        let mut names: Vec<String> =
+            fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        names
+    };
+    let before = listing(dir.path());
+
+    let error = open_with_file_kek(dir.path()).unwrap_err();
+
+    assert!(matches!(&error, KeyStoreError::KekMissing { .. }), "{error}");
+    assert!(error.to_string().contains("restore the original KEK"), "{error}");
+    assert_eq!(listing(dir.path()), before, "opening changed the folder");
 }
 
 #[test]

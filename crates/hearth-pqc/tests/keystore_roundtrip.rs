@@ -1,9 +1,10 @@
 //! Sealed key store: storing, reading and listing key versions in real folders.
 
 use std::fs;
+use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use hearth_pqc::keystore::{FileKek, KeyStoreError, KeyVersion, SealedKeyStore, default_kek};
 
@@ -137,6 +138,44 @@ fn open_tightens_existing_folder_mode() {
     open_with_file_kek(&dir);
 
     assert_eq!(mode(&dir), 0o700);
+}
+
+/// Collects log output in memory.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn open_warns_about_group_writable_folder() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("keys");
+    fs::create_dir(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o770)).unwrap();
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::WARN)
+        .finish();
+
+    tracing::subscriber::with_default(subscriber, || open_with_file_kek(&dir));
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(mode(&dir), 0o700);
+    assert!(text.contains("key store folder was open to other users"), "{text}");
+    assert!(text.contains("old_mode=0770"), "{text}");
+    assert!(text.contains(&dir.display().to_string()), "{text}");
 }
 
 #[test]

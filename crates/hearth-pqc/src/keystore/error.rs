@@ -166,6 +166,19 @@ pub enum KeyStoreError {
         check: PathBuf,
     },
 
+    /// The store's folder holds sealed keys, but the KEK source has no KEK.
+    #[error(
+        "{dir} holds sealed keys, but the KEK from {kek} is missing (no `kek` file, or no OS \
+         keyring entry named by a `kek.keyring` file): restore the original KEK; no new one was \
+         created, because it could open none of these keys"
+    )]
+    KekMissing {
+        /// The name of the KEK source in use.
+        kek: &'static str,
+        /// The store's folder.
+        dir: PathBuf,
+    },
+
     /// The operating system's random number generator failed.
     #[error("failed to read random bytes from the operating system: {source}")]
     Random {

@@ -83,4 +83,9 @@ impl KekSource for FileKek {
             ),
         })
     }
+
+    /// Reads the KEK file; `None` when it does not exist.
+    fn load_existing(&self) -> Result<Option<Zeroizing<[u8; 32]>>, KeyStoreError> {
+        self.read()
+    }
 }

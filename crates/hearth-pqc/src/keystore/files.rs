@@ -14,16 +14,20 @@ use super::KeyStoreError;
 const TEMP_MARKER: &str = ".tmp-";
 
 /// Creates `dir` and its missing parents with mode 0700, and sets an existing
-/// `dir` to 0700.
-pub(super) fn create_private_dir(dir: &Path) -> Result<(), KeyStoreError> {
+/// `dir` to 0700. Returns the earlier mode of an existing `dir` that gave
+/// group or others any permission, so the caller can warn that other users
+/// may have read or replaced its files.
+pub(super) fn create_private_dir(dir: &Path) -> Result<Option<u32>, KeyStoreError> {
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
         .map_err(io_error("create folder", dir))?;
 
+    let mode = fs::metadata(dir).map_err(io_error("read metadata of", dir))?.permissions().mode() & 0o7777;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-        .map_err(io_error("set mode 0700 on", dir))
+        .map_err(io_error("set mode 0700 on", dir))?;
+    Ok((mode & 0o077 != 0).then_some(mode))
 }
 
 /// Writes `contents` to a new file at `path` with mode 0600, unless a file
@@ -182,4 +186,24 @@ fn write_then_link(temp: &Path, path: &Path, contents: &[u8]) -> Result<bool, Ke
 /// Syncs a folder so that a new entry in it survives a crash.
 fn sync_dir(dir: &Path) -> Result<(), KeyStoreError> {
     File::open(dir).and_then(|handle| handle.sync_all()).map_err(io_error("sync folder", dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loose_folder_mode_is_reported_and_fixed() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("keys");
+        fs::create_dir(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+
+        let loose = create_private_dir(&dir).unwrap();
+        let again = create_private_dir(&dir).unwrap();
+
+        assert_eq!(loose, Some(0o777));
+        assert_eq!(again, None);
+        assert_eq!(fs::metadata(&dir).unwrap().permissions().mode() & 0o7777, 0o700);
+    }
 }

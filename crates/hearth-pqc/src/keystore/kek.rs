@@ -16,6 +16,17 @@ pub trait KekSource: Send + Sync {
 
     /// Loads the KEK, creating and storing a new random one on first use.
     fn load_or_create(&self) -> Result<Zeroizing<[u8; 32]>, KeyStoreError>;
+
+    /// Loads the KEK without creating one; `None` when this source has none.
+    /// The store calls this for a folder that already holds sealed keys, where
+    /// a new KEK could open none of them.
+    ///
+    /// The default calls [`Self::load_or_create`], which suits sources that
+    /// never create a key (a fixed test key). Sources that create one
+    /// override it.
+    fn load_existing(&self) -> Result<Option<Zeroizing<[u8; 32]>>, KeyStoreError> {
+        self.load_or_create().map(Some)
+    }
 }
 
 /// Picks the KEK source for the store in `dir` and logs the choice.

@@ -274,6 +274,16 @@ impl KekSource for OsKeyringKek {
             })?;
         self.load_bound(&store, &binding)
     }
+
+    /// Loads the KEK that the binding file names; `None` when there is no
+    /// binding file, without connecting to the keyring.
+    fn load_existing(&self) -> Result<Option<Zeroizing<[u8; 32]>>, KeyStoreError> {
+        let Some(binding) = read_binding(&self.binding)? else {
+            return Ok(None);
+        };
+        let store = self.connect()?;
+        self.load_bound(&store, &binding).map(Some)
+    }
 }
 
 impl fmt::Debug for OsKeyringKek {

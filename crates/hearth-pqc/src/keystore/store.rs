@@ -82,10 +82,27 @@ impl SealedKeyStore {
     /// fails here with [`KeyStoreError::KekMismatch`], before it can seal new
     /// versions that the other versions' KEK cannot open. Temporary files left
     /// by a crashed write are removed.
+    ///
+    /// A folder that already holds sealed keys or a `kek.check` file gets no
+    /// new KEK: when `kek` has none, this fails with
+    /// [`KeyStoreError::KekMissing`] and writes nothing. A folder that group
+    /// or others could access is set to 0700 with a warning.
     pub fn open(dir: &Path, kek: Box<dyn KekSource>) -> Result<Self, KeyStoreError> {
-        files::create_private_dir(dir)?;
+        if let Some(mode) = files::create_private_dir(dir)? {
+            tracing::warn!(
+                dir = %dir.display(),
+                old_mode = %format!("{mode:04o}"),
+                "key store folder was open to other users; set it to 0700; if another user may \
+                 have replaced a file in it, restore the folder from a backup"
+            );
+        }
         let kek_name = kek.name();
-        let sealer = Sealer::new(&kek.load_or_create()?);
+        let kek_bytes = if holds_sealed_files(dir)? {
+            kek.load_existing()?.ok_or_else(|| KeyStoreError::KekMissing { kek: kek_name, dir: dir.to_owned() })?
+        } else {
+            kek.load_or_create()?
+        };
+        let sealer = Sealer::new(&kek_bytes);
         let store = Self { dir: dir.to_owned(), kek_name, sealer, clock: SystemTime::now };
 
         let _lock = store.lock()?;
@@ -442,6 +459,21 @@ fn parse_file_name(file_name: &str) -> Option<(&str, u32)> {
     }
     let number = version.parse().ok()?;
     Some((name, number))
+}
+
+/// Returns whether `dir` holds a sealed key version or the KEK check file,
+/// that is, files that only the existing KEK opens.
+fn holds_sealed_files(dir: &Path) -> Result<bool, KeyStoreError> {
+    let entries = fs::read_dir(dir).map_err(io_error("list", dir))?;
+    for entry in entries {
+        let entry = entry.map_err(io_error("list", dir))?;
+        if let Ok(file_name) = entry.file_name().into_string()
+            && (file_name == CHECK_FILE || parse_file_name(&file_name).is_some())
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn too_long<'a>(path: &'a Path) -> impl FnOnce(u64) -> KeyStoreError + use<'a> {
