@@ -317,6 +317,11 @@ pub fn validate_sae_id(value: &str) -> Result<(), ConfigError> {
     if let Some(c) = value.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
         return Err(invalid(format!("it contains {c:?}")));
     }
+    // The id is a path segment of the KME's URLs, where `.` and `..` are
+    // dot segments that URL parsers remove.
+    if value.bytes().all(|b| b == b'.') {
+        return Err(invalid("it is made only of dots".to_owned()));
+    }
     Ok(())
 }
 
@@ -406,6 +411,16 @@ mod tests {
         assert!(err.contains("' '"), "{err}");
         assert!(config.sae_id(Some(&"a".repeat(65))).is_err());
         assert!(config.sae_id(Some("")).is_err());
+    }
+
+    #[test]
+    fn dot_only_sae_ids_are_rejected() {
+        for id in [".", "..", "..."] {
+            let err = validate_sae_id(id).unwrap_err().to_string();
+            assert!(err.contains("only of dots"), "{id}: {err}");
+        }
+        assert!(validate_sae_id("nas.local").is_ok());
+        assert!(validate_sae_id(".nas").is_ok());
     }
 
     #[test]

@@ -266,3 +266,84 @@ fn tampered_finish_is_rejected() {
     assert!(slave.log_text().contains("master key confirmation failed"));
     assert!(!Path::new(&slave.data_dir.join("keys").join(format!("{}.v1.sealed", key_name("intruder")))).exists());
 }
+
+/// Posts `body` to `path` on `server` with its admin token.
+fn post_admin(server: &Server, path: &str, body: &[u8]) -> (u16, Value) {
+    let response = server
+        .client(KeyExchangePolicy::HybridPreferred)
+        .post(server.url(path))
+        .bearer_auth(&server.admin_token)
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .expect("request to the slave");
+    let status = response.status().as_u16();
+    (status, response.json().expect("JSON body"))
+}
+
+/// Runs one handshake against `slave` as master `MASTER`, through the
+/// slave's real endpoints, and returns the offer and finish bodies sent.
+fn handshake_with(slave: &Server) -> (OfferBody, FinishBody) {
+    let node: NodeInfo = serde_json::from_value(slave.get_json("/api/v1/admin/node")).unwrap();
+    let peers = LinkPeers { master_sae_id: MASTER.to_owned(), slave_sae_id: node.sae_id.clone() };
+    let (offer, master) = initiate(&peers, &node.public_key().unwrap(), None).unwrap();
+    let offer_body = OfferBody::new(&offer);
+
+    let (status, reply) = post_admin(slave, "/api/v1/admin/links/offer", &serde_json::to_vec(&offer_body).unwrap());
+    assert_eq!(status, 200, "{reply}");
+    let reply: ReplyBody = serde_json::from_value(reply).unwrap();
+    let (finish, _) = master.confirm(&reply.to_reply().unwrap()).unwrap();
+    let finish_body = FinishBody::new(reply.handshake_id, &finish);
+    let (status, result) = post_admin(slave, "/api/v1/admin/links/finish", &serde_json::to_vec(&finish_body).unwrap());
+    assert_eq!(status, 200, "{result}");
+    (offer_body, finish_body)
+}
+
+#[test]
+fn replayed_offer_cannot_roll_back_the_link_key() {
+    let slave = start_node(SLAVE, None);
+    let (old_offer, old_finish) = handshake_with(&slave);
+    handshake_with(&slave);
+    let current = only_link(&slave, MASTER);
+
+    let (replay_status, replay) = post_admin(&slave, "/api/v1/admin/links/offer", &serde_json::to_vec(&old_offer).unwrap());
+    if let Some(id) = replay["handshake_id"].as_str() {
+        // Without the fix the slave accepts the replay; finishing it with the
+        // recorded confirmation would store the old key as version 3.
+        let finish = FinishBody { handshake_id: id.to_owned(), ..old_finish };
+        post_admin(&slave, "/api/v1/admin/links/finish", &serde_json::to_vec(&finish).unwrap());
+    }
+
+    assert_eq!(replay_status, 409, "{replay}");
+    assert!(replay["error"].as_str().unwrap().contains("accepted before"), "{replay}");
+    let after = only_link(&slave, MASTER);
+    assert_eq!(after["key_check"], current["key_check"]);
+    assert_eq!(after["key_version"], 2);
+    assert!(slave.log_text().contains("replayed link offer rejected"), "{}", slave.log_text());
+}
+
+#[test]
+fn oversized_ids_and_bodies_are_rejected_without_echo() {
+    let slave = start_node(SLAVE, None);
+    let node: NodeInfo = serde_json::from_value(slave.get_json("/api/v1/admin/node")).unwrap();
+    let peers = LinkPeers { master_sae_id: MASTER.to_owned(), slave_sae_id: node.sae_id.clone() };
+    let (offer, _) = initiate(&peers, &node.public_key().unwrap(), None).unwrap();
+    let long_id = "k".repeat(1_000_000);
+    let mut offer_body = OfferBody::new(&offer);
+    offer_body.qkd_key_id = Some(long_id.clone());
+    let finish_body = json!({ "version": 1, "handshake_id": "h".repeat(1_000_000), "confirmation": "" });
+
+    let (offer_status, offer_error) = post_admin(&slave, "/api/v1/admin/links/offer", &serde_json::to_vec(&offer_body).unwrap());
+    let (finish_status, finish_error) = post_admin(&slave, "/api/v1/admin/links/finish", &serde_json::to_vec(&finish_body).unwrap());
+    let (large_status, large_error) = post_admin(&slave, "/api/v1/admin/links/offer", &vec![b' '; 3 * 1024 * 1024]);
+
+    assert_eq!(offer_status, 400, "{offer_error}");
+    assert!(offer_error["error"].as_str().unwrap().contains("qkd_key_id"), "{offer_error}");
+    assert!(offer_error.to_string().len() < 400, "{offer_error}");
+    assert_eq!(finish_status, 400, "{finish_error}");
+    assert!(finish_error["error"].as_str().unwrap().contains("handshake_id"), "{finish_error}");
+    assert!(finish_error.to_string().len() < 400, "{finish_error}");
+    assert_eq!(large_status, 413, "{large_error}");
+    assert!(large_error["error"].is_string(), "{large_error}");
+    assert!(!slave.log_text().contains(&long_id[..100]), "the long key id was logged");
+}

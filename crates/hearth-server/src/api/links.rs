@@ -11,18 +11,18 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Extension, State};
 use hearth_pqc::qkd::{LinkError, LinkPeers, accept};
 
 use crate::api::require_admin;
 use crate::auth::Role;
-use crate::config::validate_sae_id;
+use crate::config::{ConfigError, validate_sae_id};
 use crate::error::ApiError;
 use crate::links::pending::HANDSHAKE_TTL;
 use crate::links::wire::{self, FinishBody, LinkList, LinkRequest, LinkResult, NodeInfo, OfferBody, ReplyBody, WIRE_VERSION};
 use crate::links::{LinkRole, LinkServiceError, NodeLinks, master};
 use crate::state::AppState;
-
 
 /// `GET /api/v1/admin/node` (admin): this node's SAE id and X-Wing public key.
 pub async fn node(Extension(role): Extension<Role>, State(state): State<AppState>) -> Result<Json<NodeInfo>, LinkServiceError> {
@@ -44,10 +44,14 @@ pub async fn list(Extension(role): Extension<Role>, State(state): State<AppState
 
 /// `POST /api/v1/admin/links` (admin): links this node as master with the
 /// peer named in the body, and returns the stored link.
-pub async fn create(Extension(role): Extension<Role>, State(state): State<AppState>, body: Bytes) -> Result<Json<LinkResult>, LinkServiceError> {
+pub async fn create(
+    Extension(role): Extension<Role>,
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<LinkResult>, LinkServiceError> {
     require_admin(role)?;
     let links = node_links(&state)?;
-    let request: LinkRequest = wire::parse(&body, "link request")?;
+    let request: LinkRequest = wire::parse(&read_body(body)?, "link request")?;
 
     let link = master::link_with_peer(links, request).await?;
     Ok(Json(LinkResult { version: WIRE_VERSION, link }))
@@ -57,12 +61,18 @@ pub async fn create(Extension(role): Extension<Role>, State(state): State<AppSta
 /// accepts an offer and returns the slave's confirmation with a handshake
 /// id. When the offer names a QKD key this node cannot obtain, returns 409
 /// with code `qkd_key_unavailable`, and the master retries without QKD.
-pub async fn offer(Extension(role): Extension<Role>, State(state): State<AppState>, body: Bytes) -> Result<Json<ReplyBody>, LinkServiceError> {
+pub async fn offer(
+    Extension(role): Extension<Role>,
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<ReplyBody>, LinkServiceError> {
     require_admin(role)?;
     let links = node_links(&state)?;
-    let body: OfferBody = wire::parse(&body, "link offer")?;
+    let body: OfferBody = wire::parse(&read_body(body)?, "link offer")?;
     let offer = body.to_offer()?;
-    validate_sae_id(&offer.master_sae_id).map_err(|err| ApiError::BadRequest(format!("invalid master_sae_id: {err}")))?;
+    if let Err(ConfigError::InvalidSaeId { reason, .. }) = validate_sae_id(&offer.master_sae_id) {
+        return Err(ApiError::BadRequest(format!("invalid master_sae_id {:?}: {reason}", offer.master_sae_id)).into());
+    }
     if offer.master_sae_id == links.sae_id() {
         return Err(ApiError::BadRequest(format!(
             "master_sae_id {:?} is this node's own SAE id; a node cannot link with itself",
@@ -76,15 +86,23 @@ pub async fn offer(Extension(role): Extension<Role>, State(state): State<AppStat
     let accepted = {
         let links = Arc::clone(&links);
         let peers = LinkPeers { master_sae_id: master_sae_id.clone(), slave_sae_id: links.sae_id().to_owned() };
-        tokio::task::spawn_blocking(move || accept(&peers, links.secret_key(), &offer, links.qkd())).await?
+        tokio::task::spawn_blocking(move || {
+            links.check_offer_unseen(&offer)?;
+            let accepted = accept(&peers, links.secret_key(), &offer, links.qkd()).map_err(LinkServiceError::Slave)?;
+            links.remember_offer(&offer)?;
+            Ok::<_, LinkServiceError>(accepted)
+        })
+        .await?
     };
     let (reply, handshake) = match accepted {
         Ok(accepted) => accepted,
         Err(err) => {
-            if !matches!(err, LinkError::QkdKeyUnavailable { .. }) {
-                tracing::warn!(master_sae = %master_sae_id, error = %err, "link offer rejected");
+            if let LinkServiceError::Slave(slave) = &err
+                && !matches!(slave, LinkError::QkdKeyUnavailable { .. })
+            {
+                tracing::warn!(master_sae = %master_sae_id, error = %slave, "link offer rejected");
             }
-            return Err(LinkServiceError::Slave(err));
+            return Err(err);
         }
     };
 
@@ -101,10 +119,14 @@ pub async fn offer(Extension(role): Extension<Role>, State(state): State<AppStat
 /// `POST /api/v1/admin/links/finish` (admin, called by the master node):
 /// checks the master's confirmation and stores the link key. A wrong
 /// confirmation discards the handshake and stores nothing.
-pub async fn finish(Extension(role): Extension<Role>, State(state): State<AppState>, body: Bytes) -> Result<Json<LinkResult>, LinkServiceError> {
+pub async fn finish(
+    Extension(role): Extension<Role>,
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<LinkResult>, LinkServiceError> {
     require_admin(role)?;
     let links = node_links(&state)?;
-    let body: FinishBody = wire::parse(&body, "link finish")?;
+    let body: FinishBody = wire::parse(&read_body(body)?, "link finish")?;
     let finish = body.to_finish()?;
 
     let Some((master_sae_id, handshake)) = links.pending().take(&body.handshake_id) else {
@@ -124,6 +146,12 @@ pub async fn finish(Extension(role): Extension<Role>, State(state): State<AppSta
         "link key stored"
     );
     Ok(Json(LinkResult { version: WIRE_VERSION, link }))
+}
+
+/// Turns a body that axum could not read (413 past the size limit) into a
+/// JSON error like the others.
+fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, LinkServiceError> {
+    body.map_err(|rejection| LinkServiceError::Body { status: rejection.status(), message: rejection.body_text() })
 }
 
 fn node_links(state: &AppState) -> Result<Arc<NodeLinks>, ApiError> {

@@ -81,6 +81,26 @@ pub enum LinkServiceError {
         /// Lifetime of a handshake, in seconds.
         ttl_secs: u64,
     },
+    /// The offer's X-Wing ciphertext was accepted before: a replay, which
+    /// would let a recorded handshake store an old key as the newest.
+    #[error(
+        "link offer from SAE {master_sae_id} repeats an X-Wing ciphertext that this node accepted \
+         before (fingerprint {fingerprint}); a replayed offer is refused, start a new link"
+    )]
+    ReplayedOffer {
+        /// The master SAE id the offer names.
+        master_sae_id: String,
+        /// The ciphertext's fingerprint, as logged.
+        fingerprint: String,
+    },
+    /// The request body could not be read, or is larger than the limit.
+    #[error("failed to read the request body: {message}")]
+    Body {
+        /// The status axum chose, such as 413.
+        status: StatusCode,
+        /// axum's description of the failure.
+        message: String,
+    },
     /// Too many handshakes wait for their finish message.
     #[error("too many link handshakes in progress (maximum {max}); retry within {ttl_secs} s")]
     TooManyHandshakes {
@@ -142,7 +162,8 @@ impl LinkServiceError {
             Self::KeyCheckMismatch { .. } => StatusCode::BAD_GATEWAY,
             Self::UnknownHandshake { .. } => StatusCode::NOT_FOUND,
             Self::TooManyHandshakes { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::NameClash { .. } => StatusCode::CONFLICT,
+            Self::NameClash { .. } | Self::ReplayedOffer { .. } => StatusCode::CONFLICT,
+            Self::Body { status, .. } => *status,
             Self::KeyStore(_) | Self::Record { .. } | Self::NodeKey { .. } | Self::Tls(_) | Self::Join(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }

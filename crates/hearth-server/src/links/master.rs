@@ -16,9 +16,11 @@ use serde::de::DeserializeOwned;
 
 use super::error::error_text;
 use super::records::key_check;
-use super::wire::{ErrorBody, FinishBody, LinkResult, LinkRequest, NodeInfo, OfferBody, QKD_KEY_UNAVAILABLE, ReplyBody};
+use super::wire::{
+    ErrorBody, FinishBody, LinkResult, LinkRequest, NodeInfo, OfferBody, QKD_KEY_UNAVAILABLE, ReplyBody, peer_text,
+};
 use super::{LinkInfo, LinkRole, LinkServiceError, NodeLinks};
-use crate::config::validate_sae_id;
+use crate::config::{ConfigError, MAX_SAE_ID_LEN, validate_sae_id};
 use crate::error::ApiError;
 
 /// Time one request to the peer may take, TLS handshake included. The
@@ -98,8 +100,12 @@ pub async fn link_with_peer(links: Arc<NodeLinks>, request: LinkRequest) -> Resu
 
 /// Rejects a peer SAE id that breaks the naming rules or equals this node's.
 fn check_peer_sae_id(peer: &PeerClient, peer_sae_id: &str, own_sae_id: &str) -> Result<(), LinkServiceError> {
-    if let Err(err) = validate_sae_id(peer_sae_id) {
-        return Err(peer.answer_error(NODE_PATH, err.to_string()));
+    if let Err(ConfigError::InvalidSaeId { reason, .. }) = validate_sae_id(peer_sae_id) {
+        let start: String = peer_sae_id.chars().take(MAX_SAE_ID_LEN).collect();
+        return Err(peer.answer_error(
+            NODE_PATH,
+            format!("the peer reports the invalid SAE id {start:?}: {reason}; fix `[node] sae_id` on the peer"),
+        ));
     }
     if peer_sae_id == own_sae_id {
         return Err(ApiError::BadRequest(format!(
@@ -166,7 +172,7 @@ impl PeerClient {
         if status == StatusCode::CONFLICT {
             let error: ErrorBody = serde_json::from_slice(&body).unwrap_or_default();
             if error.code.as_deref() == Some(QKD_KEY_UNAVAILABLE) {
-                return Ok(OfferAnswer::QkdKeyUnavailable(error.error));
+                return Ok(OfferAnswer::QkdKeyUnavailable(peer_text(&error.error)));
             }
         }
         let reply = self.decode(&url, "the link offer", status, &body)?;
@@ -211,7 +217,7 @@ impl PeerClient {
     /// [`LinkServiceError::PeerStatus`] with the peer's message.
     fn decode<T: DeserializeOwned>(&self, url: &str, request: &'static str, status: StatusCode, body: &[u8]) -> Result<T, LinkServiceError> {
         if status != StatusCode::OK {
-            let peer_message = serde_json::from_slice::<ErrorBody>(body).map(|e| e.error).unwrap_or_default();
+            let peer_message = serde_json::from_slice::<ErrorBody>(body).map(|e| peer_text(&e.error)).unwrap_or_default();
             let message = match status {
                 StatusCode::UNAUTHORIZED => {
                     format!("{peer_message}; check peer_token: it must be the admin token that `hearth serve` printed on the peer")
@@ -236,7 +242,7 @@ impl PeerClient {
 
     fn answer_error(&self, path_or_url: &str, reason: String) -> LinkServiceError {
         let url = if path_or_url.starts_with('/') { self.url(path_or_url) } else { path_or_url.to_owned() };
-        LinkServiceError::PeerAnswer { url, reason }
+        LinkServiceError::PeerAnswer { url, reason: peer_text(&reason) }
     }
 
     fn url(&self, path: &str) -> String {

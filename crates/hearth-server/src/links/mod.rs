@@ -36,7 +36,7 @@ use std::sync::{Arc, Mutex};
 
 use hearth_pqc::kem::{XWingPublicKey, XWingSecretKey};
 use hearth_pqc::keystore::SealedKeyStore;
-use hearth_pqc::qkd::{LinkKey, QkdKeySource};
+use hearth_pqc::qkd::{LinkKey, LinkOffer, QkdKeySource};
 
 use crate::rotation::KeyRotation;
 
@@ -75,6 +75,9 @@ pub struct NodeLinks {
     /// Serialises writes of link keys, so that two links set up at once
     /// cannot lose each other's entry in the link index.
     writing: Mutex<()>,
+    /// Serialises the check and update of the accepted-offer record, so that
+    /// two copies of one offer sent at once cannot both pass.
+    offers: Mutex<()>,
 }
 
 impl NodeLinks {
@@ -91,6 +94,7 @@ impl NodeLinks {
             qkd,
             pending: PendingHandshakes::default(),
             writing: Mutex::new(()),
+            offers: Mutex::new(()),
         })
     }
 
@@ -99,6 +103,28 @@ impl NodeLinks {
     pub fn store_link(&self, peer_sae_id: &str, role: LinkRole, key: &LinkKey) -> Result<LinkInfo, LinkServiceError> {
         let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
         records::store_link(self.keys.get(), peer_sae_id, role, key)
+    }
+
+    /// Fails with [`LinkServiceError::ReplayedOffer`] when an offer with
+    /// this X-Wing ciphertext was accepted before. Blocks on file I/O.
+    pub fn check_offer_unseen(&self, offer: &LinkOffer) -> Result<(), LinkServiceError> {
+        let fingerprint = records::offer_fingerprint(&offer.ciphertext.to_bytes());
+        if records::offer_seen(self.keys.get(), &fingerprint)? {
+            return Err(replayed(offer, fingerprint));
+        }
+        Ok(())
+    }
+
+    /// Records the offer's X-Wing ciphertext as accepted, failing with
+    /// [`LinkServiceError::ReplayedOffer`] when it was already recorded. The
+    /// record survives restarts. Blocks on file I/O.
+    pub fn remember_offer(&self, offer: &LinkOffer) -> Result<(), LinkServiceError> {
+        let _offers = self.offers.lock().unwrap_or_else(|p| p.into_inner());
+        let fingerprint = records::offer_fingerprint(&offer.ciphertext.to_bytes());
+        if !records::remember_offer(self.keys.get(), &fingerprint)? {
+            return Err(replayed(offer, fingerprint));
+        }
+        Ok(())
     }
 
     /// Returns this node's SAE id.
@@ -136,4 +162,14 @@ impl NodeLinks {
     pub fn list_links(&self) -> Result<Vec<LinkInfo>, LinkServiceError> {
         records::list_links(self.keys.get())
     }
+}
+
+/// Logs a replayed offer and returns its error.
+fn replayed(offer: &LinkOffer, fingerprint: String) -> LinkServiceError {
+    tracing::warn!(
+        master_sae = %offer.master_sae_id,
+        offer_fingerprint = %fingerprint,
+        "replayed link offer rejected: its X-Wing ciphertext was accepted before"
+    );
+    LinkServiceError::ReplayedOffer { master_sae_id: offer.master_sae_id.clone(), fingerprint }
 }

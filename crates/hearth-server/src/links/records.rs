@@ -5,7 +5,9 @@
 //! 32-byte key followed by a JSON record of how it was made, so the record
 //! is encrypted and authenticated along with the key. The key store cannot
 //! list its key names, so an index, `links-index`, contains the SAE ids of
-//! every linked peer.
+//! every linked peer. A third record, `links-seen-offers`, holds the
+//! fingerprints of the last [`MAX_SEEN_OFFERS`] X-Wing ciphertexts accepted
+//! as a slave, so that a replayed offer is refused.
 
 use std::time::{Duration, SystemTime};
 
@@ -24,6 +26,15 @@ const LINK_KEY_PREFIX: &str = "link-";
 /// Name of the index of linked peers. It cannot clash with a link key name,
 /// because it does not start with [`LINK_KEY_PREFIX`].
 const INDEX_KEY: &str = "links-index";
+/// Name of the record of X-Wing ciphertexts that this node accepted as a
+/// slave, by [`offer_fingerprint`]. It cannot clash with a link key name.
+const SEEN_OFFERS_KEY: &str = "links-seen-offers";
+/// Number of accepted offers remembered; the oldest are forgotten first. An
+/// offer older than the last 256 could be replayed, but only by a caller
+/// with the admin token, who can link a key of its own choosing anyway.
+pub const MAX_SEEN_OFFERS: usize = 256;
+/// Domain-separation label of the offer fingerprint.
+const OFFER_FINGERPRINT_LABEL: &[u8] = b"hearth/link-offer-seen/v1";
 /// Maximum key name length of the key store.
 const MAX_KEY_NAME_LEN: usize = 64;
 /// Hex digits of the SHA-256 tag that [`key_name`] appends to an SAE id it
@@ -153,6 +164,49 @@ pub fn list_links(store: &SealedKeyStore) -> Result<Vec<LinkInfo>, LinkServiceEr
         }
     }
     Ok(links)
+}
+
+/// Returns the fingerprint of an offer's X-Wing ciphertext: the first 16
+/// bytes of SHA-256(`hearth/link-offer-seen/v1` || ciphertext), in hex.
+pub fn offer_fingerprint(ciphertext: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(OFFER_FINGERPRINT_LABEL);
+    hasher.update(ciphertext);
+    hex::encode(&hasher.finalize()[..16])
+}
+
+/// Returns whether an offer with `fingerprint` was accepted before.
+pub fn offer_seen(store: &SealedKeyStore, fingerprint: &str) -> Result<bool, LinkServiceError> {
+    Ok(read_seen_offers(store)?.iter().any(|seen| seen == fingerprint))
+}
+
+/// Records `fingerprint` as accepted, forgetting the oldest beyond
+/// [`MAX_SEEN_OFFERS`]. Returns false, recording nothing, when it was there
+/// already. The caller serialises calls.
+pub fn remember_offer(store: &SealedKeyStore, fingerprint: &str) -> Result<bool, LinkServiceError> {
+    let mut seen = read_seen_offers(store)?;
+    if seen.iter().any(|known| known == fingerprint) {
+        return Ok(false);
+    }
+    seen.push(fingerprint.to_owned());
+    let excess = seen.len().saturating_sub(MAX_SEEN_OFFERS);
+    seen.drain(..excess);
+
+    let json = serde_json::to_vec(&seen)
+        .map_err(|err| LinkServiceError::Record { name: SEEN_OFFERS_KEY.to_owned(), reason: err.to_string() })?;
+    store.put(SEEN_OFFERS_KEY, &json)?;
+    Ok(true)
+}
+
+/// Reads the fingerprints of accepted offers, oldest first.
+fn read_seen_offers(store: &SealedKeyStore) -> Result<Vec<String>, LinkServiceError> {
+    let Some((_, secret)) = store.current(SEEN_OFFERS_KEY)? else {
+        return Ok(Vec::new());
+    };
+    serde_json::from_slice(&secret).map_err(|err| LinkServiceError::Record {
+        name: SEEN_OFFERS_KEY.to_owned(),
+        reason: format!("invalid fingerprint list: {err}"),
+    })
 }
 
 /// Returns the key store name of the link with `peer_sae_id`: `link-` and
@@ -343,6 +397,23 @@ mod tests {
         let listed = list_links(&slave_store).unwrap();
         assert_eq!(listed, [relinked]);
         assert_eq!(listed[0].peer_sae_id, "NAS.local");
+    }
+
+    #[test]
+    fn seen_offers_are_remembered_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SealedKeyStore::open(dir.path(), Box::new(FileKek::in_dir(dir.path()))).unwrap();
+        let first = offer_fingerprint(b"first");
+
+        assert!(remember_offer(&store, &first).unwrap());
+        assert!(!remember_offer(&store, &first).unwrap());
+        assert!(offer_seen(&store, &first).unwrap());
+        for n in 0..MAX_SEEN_OFFERS {
+            remember_offer(&store, &offer_fingerprint(&n.to_be_bytes())).unwrap();
+        }
+
+        assert!(!offer_seen(&store, &first).unwrap(), "the oldest fingerprint was kept");
+        assert_eq!(read_seen_offers(&store).unwrap().len(), MAX_SEEN_OFFERS);
     }
 
     #[test]

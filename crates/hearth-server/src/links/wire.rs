@@ -8,9 +8,19 @@ use hearth_pqc::qkd::{LinkFinish, LinkOffer, LinkReply};
 use serde::{Deserialize, Serialize};
 
 use super::records::LinkInfo;
+use crate::config::MAX_SAE_ID_LEN;
 
 /// Version of the JSON bodies below; a body with another version is rejected.
 pub const WIRE_VERSION: u32 = 1;
+/// Maximum length of a QKD key id, in bytes. ETSI GS QKD 014 key ids are
+/// UUIDs (36 characters).
+pub const MAX_QKD_KEY_ID_LEN: usize = 128;
+/// Length of a handshake id: 32 lowercase hex digits.
+pub const HANDSHAKE_ID_LEN: usize = 32;
+/// Characters of a rejected value that an error message repeats.
+const ECHO_PREFIX_CHARS: usize = 16;
+/// Maximum characters of peer text that this node prints or forwards.
+pub const MAX_PEER_TEXT_CHARS: usize = 500;
 
 /// `GET /api/v1/admin/node`: the data a master needs to link with this node.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -153,6 +163,24 @@ pub enum WireError {
         /// Its decoded length.
         len: usize,
     },
+    /// A text field is longer than the protocol allows.
+    #[error("invalid {field}: {len} bytes, expected at most {max}; it starts with {start}")]
+    TooLong {
+        /// The field.
+        field: &'static str,
+        /// Its length in bytes.
+        len: usize,
+        /// The maximum length in bytes.
+        max: usize,
+        /// Its first characters, escaped.
+        start: String,
+    },
+    /// A handshake id is not 32 lowercase hex digits.
+    #[error("invalid handshake_id {start}: expected {HANDSHAKE_ID_LEN} lowercase hex digits from the offer's reply")]
+    HandshakeId {
+        /// Its first characters, escaped.
+        start: String,
+    },
     /// A public key or ciphertext does not decode.
     #[error("invalid {field}: {source}")]
     Kem {
@@ -195,9 +223,14 @@ impl OfferBody {
         }
     }
 
-    /// Checks the version and decodes the offer.
+    /// Checks the version and the field lengths, and decodes the offer.
     pub fn to_offer(&self) -> Result<LinkOffer, WireError> {
         check_version("link offer", self.version)?;
+        check_len("master_sae_id", &self.master_sae_id, MAX_SAE_ID_LEN)?;
+        check_len("slave_sae_id", &self.slave_sae_id, MAX_SAE_ID_LEN)?;
+        if let Some(key_id) = &self.qkd_key_id {
+            check_len("qkd_key_id", key_id, MAX_QKD_KEY_ID_LEN)?;
+        }
         let bytes = decode_bytes("ciphertext", &self.ciphertext)?;
         let ciphertext = XWingCiphertext::from_bytes(&bytes).map_err(|source| WireError::Kem { field: "ciphertext", source })?;
         Ok(LinkOffer {
@@ -218,6 +251,7 @@ impl ReplyBody {
     /// Checks the version and decodes the reply.
     pub fn to_reply(&self) -> Result<LinkReply, WireError> {
         check_version("link reply", self.version)?;
+        check_handshake_id(&self.handshake_id)?;
         Ok(LinkReply { confirmation: decode_tag("confirmation", &self.confirmation)? })
     }
 }
@@ -231,8 +265,47 @@ impl FinishBody {
     /// Checks the version and decodes the finish message.
     pub fn to_finish(&self) -> Result<LinkFinish, WireError> {
         check_version("link finish", self.version)?;
+        check_handshake_id(&self.handshake_id)?;
         Ok(LinkFinish { confirmation: decode_tag("confirmation", &self.confirmation)? })
     }
+}
+
+/// Makes text from a peer safe to print and log: control characters are
+/// escaped (`\u{1b}`), and text beyond [`MAX_PEER_TEXT_CHARS`] is cut with
+/// a note of how much was left out.
+pub fn peer_text(text: &str) -> String {
+    let mut safe = String::new();
+    let mut chars = text.chars();
+    for c in chars.by_ref().take(MAX_PEER_TEXT_CHARS) {
+        if c.is_control() {
+            safe.extend(c.escape_default());
+        } else {
+            safe.push(c);
+        }
+    }
+    let rest = chars.count();
+    if rest > 0 {
+        safe.push_str(&format!("... ({rest} more characters)"));
+    }
+    safe
+}
+
+/// Returns the first characters of `text`, escaped, for an error message.
+fn echo_start(text: &str) -> String {
+    let start: String = text.chars().take(ECHO_PREFIX_CHARS).collect();
+    if start.len() < text.len() { format!("{start:?}...") } else { format!("{start:?}") }
+}
+
+fn check_len(field: &'static str, text: &str, max: usize) -> Result<(), WireError> {
+    if text.len() <= max {
+        return Ok(());
+    }
+    Err(WireError::TooLong { field, len: text.len(), max, start: echo_start(text) })
+}
+
+fn check_handshake_id(id: &str) -> Result<(), WireError> {
+    let valid = id.len() == HANDSHAKE_ID_LEN && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if valid { Ok(()) } else { Err(WireError::HandshakeId { start: echo_start(id) }) }
 }
 
 fn check_version(item: &'static str, found: u32) -> Result<(), WireError> {
@@ -276,7 +349,7 @@ mod tests {
 
     #[test]
     fn short_tag_names_field_and_length() {
-        let body = FinishBody { version: 1, handshake_id: "x".into(), confirmation: encode_bytes(&[0; 31]) };
+        let body = FinishBody { version: 1, handshake_id: "ab".repeat(16), confirmation: encode_bytes(&[0; 31]) };
 
         let err = body.to_finish().unwrap_err().to_string();
 
@@ -286,9 +359,46 @@ mod tests {
 
     #[test]
     fn padded_base64_is_rejected() {
-        let body = FinishBody { version: 1, handshake_id: "x".into(), confirmation: format!("{}=", encode_bytes(&[0; 32])) };
+        let body = FinishBody { version: 1, handshake_id: "ab".repeat(16), confirmation: format!("{}=", encode_bytes(&[0; 32])) };
 
         assert!(matches!(body.to_finish(), Err(WireError::Base64 { .. })));
+    }
+
+    #[test]
+    fn long_handshake_id_is_rejected_with_short_echo() {
+        let body = FinishBody { version: 1, handshake_id: "a".repeat(100_000), confirmation: encode_bytes(&[0; 32]) };
+
+        let err = body.to_finish().unwrap_err().to_string();
+
+        assert!(err.contains("handshake_id"), "{err}");
+        assert!(err.len() < 200, "{err}");
+    }
+
+    #[test]
+    fn long_qkd_key_id_is_rejected_with_short_echo() {
+        let body = OfferBody {
+            version: 1,
+            master_sae_id: "a".into(),
+            slave_sae_id: "b".into(),
+            ciphertext: String::new(),
+            qkd_key_id: Some("k".repeat(MAX_QKD_KEY_ID_LEN + 1)),
+        };
+
+        let err = body.to_offer().unwrap_err().to_string();
+
+        assert!(err.contains("qkd_key_id: 129 bytes, expected at most 128"), "{err}");
+        assert!(err.len() < 200, "{err}");
+    }
+
+    #[test]
+    fn peer_text_escapes_controls_and_is_capped() {
+        let text = format!("\u{1b}[31mred\u{7}\n{}", "x".repeat(600));
+
+        let safe = peer_text(&text);
+
+        assert!(!safe.chars().any(char::is_control), "{safe:?}");
+        assert!(safe.starts_with("\\u{1b}[31mred\\u{7}\\n"), "{safe}");
+        assert!(safe.ends_with("(110 more characters)"), "{safe}");
     }
 
     #[test]
