@@ -24,11 +24,12 @@ use hearth_access::proof::RequestBinding;
 use hearth_access::session::SessionLimits;
 use hearth_access::users::DeviceId;
 use hearth_access::{
-    Action, Clock, PasswordHasher, Policy, PolicyEngine, ProofVerifier, RequestContext, RequestProof, RevocationRegistry,
+    Action, AuditEvent, Clock, PasswordHasher, Policy, PolicyEngine, ProofVerifier, RequestContext, RequestProof, RevocationRegistry,
     Session, SessionError, SessionManager, SystemClock, UserStore,
 };
 use hearth_store::Store;
 
+use crate::admin_socket::HostAdmin;
 use crate::auth::{Role, presented_token};
 use crate::connection::{ConnectionInfo, TlsBinding};
 use crate::routes::{Guard, guard_of};
@@ -308,6 +309,31 @@ async fn check(state: AppState, mut request: Request, next: Next) -> Response {
     let template = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
     let guard = template.as_deref().map_or(Guard::Session(None), |path| guard_of(request.method(), path));
     if matches!(guard, Guard::Public | Guard::Grant) {
+        return next.run(request).await;
+    }
+
+    // Commands on the server's host, authenticated by the socket's file
+    // permissions.
+    if request.extensions().get::<HostAdmin>().is_some() {
+        let action = match guard {
+            Guard::Session(Some(action)) => action.as_str(),
+            _ => "host_admin",
+        };
+        let event = AuditEvent {
+            time: state.access.clock.now(),
+            subject: Some("host-admin".to_owned()),
+            device: None,
+            action: action.to_owned(),
+            resource: request.uri().path().to_owned(),
+            allowed: true,
+            reason: "request on the host admin socket".to_owned(),
+            source: IpAddr::from([127, 0, 0, 1]),
+        };
+        if let Err(error) = state.access.users.audit().record(&event) {
+            tracing::error!(error = %error, "failed to record a host admin request; denying");
+            return forbidden("the request could not be recorded");
+        }
+        request.extensions_mut().insert(Role::Admin);
         return next.run(request).await;
     }
 

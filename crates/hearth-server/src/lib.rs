@@ -8,6 +8,7 @@
 //! in [`routes::table`].
 
 pub mod access;
+pub mod admin_socket;
 pub mod api;
 pub mod auth;
 pub mod config;

@@ -67,13 +67,14 @@ struct LinkArgs {
     /// HEARTH_PEER_TOKEN: other local users can read command-line arguments (`ps`).
     #[arg(long, env = "HEARTH_PEER_TOKEN", value_name = "TOKEN")]
     peer_token: String,
-    /// Address of the local running server.
+    /// Address of the local running server, with --token only.
     #[arg(long, default_value = "https://127.0.0.1:8443", value_name = "URL")]
     server: String,
-    /// The admin token printed by the local `hearth serve`. Prefer setting
+    /// The startup admin token of the local `hearth serve`. Without it the
+    /// command uses the admin socket in the data folder. Prefer setting
     /// HEARTH_ADMIN_TOKEN: other local users can read command-line arguments (`ps`).
     #[arg(long, env = "HEARTH_ADMIN_TOKEN", value_name = "TOKEN")]
-    token: String,
+    token: Option<String>,
     #[command(flatten)]
     data: DataDirArg,
 }
@@ -87,12 +88,13 @@ enum KeysCommand {
 
 #[derive(Args)]
 struct RotateArgs {
-    /// Address of the running server.
+    /// Address of the running server, with --token only.
     #[arg(long, default_value = "https://127.0.0.1:8443")]
     server: String,
-    /// The admin token printed by `hearth serve`.
+    /// The startup admin token printed by `hearth serve`. Without it the
+    /// command uses the admin socket in the data folder.
     #[arg(long, env = "HEARTH_ADMIN_TOKEN")]
-    token: String,
+    token: Option<String>,
     /// Reason for the rotation, written to the server log.
     #[arg(long, default_value = "requested from the command line")]
     reason: String,
@@ -283,8 +285,16 @@ fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
         };
 
         let app = hearth_server::app(state);
-        tracing::info!(address = %bound, "listening");
+        let socket = hearth_server::admin_socket::socket_path(&data_dir);
+        let admin = hearth_server::admin_socket::bind(&socket)
+            .with_context(|| format!("failed to open the admin socket {}", socket.display()))?;
+        let admin_task = tokio::spawn(hearth_server::admin_socket::serve(admin, app.clone()));
+        tracing::info!(address = %bound, admin_socket = %socket.display(), "listening");
         hearth_server::tls_server::serve(listener, tls, app, connections, shutdown_signal()).await;
+        admin_task.abort();
+        if let Err(error) = std::fs::remove_file(&socket) {
+            tracing::warn!(path = %socket.display(), error = %error, "failed to remove the admin socket");
+        }
         anyhow::Ok(())
     });
 
@@ -454,26 +464,51 @@ fn export_ca(args: &DataDirArg, file: &FileConfig) -> Result<()> {
 /// Asks a running server to rotate its keys, trusting only the household CA.
 fn rotate_keys(args: &RotateArgs, file: &FileConfig) -> Result<()> {
     let paths = DataPaths::new(&data_dir(&args.data, file));
-    let ca = HouseholdCa::load_certificate(&paths.tls)?;
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(ca.der()?)?;
-    let tls = hearth_pqc::client_config(roots, KeyExchangePolicy::HybridPreferred, &[b"h2", b"http/1.1"])?;
-    let client = reqwest::blocking::Client::builder().tls_backend_preconfigured((*tls).clone()).build()?;
-
-    let url = format!("{}/api/v1/admin/rotate-keys", args.server.trim_end_matches('/'));
-    let response = client
-        .post(&url)
-        .bearer_auth(&args.token)
-        .json(&serde_json::json!({ "reason": args.reason }))
-        .send()
-        .with_context(|| format!("failed to reach {url}; is `hearth serve` running there?"))?;
-    let status = response.status();
-    let body: serde_json::Value = response.json().unwrap_or_default();
-    if !status.is_success() {
+    let body = serde_json::json!({ "reason": args.reason });
+    let (status, body) = admin_call(&paths, &args.data, file, "/api/v1/admin/rotate-keys", &body, &args.server, args.token.as_deref(), None)?;
+    if !(200..300).contains(&status) {
         anyhow::bail!("rotation failed with {status}: {}", body["error"].as_str().unwrap_or("no details"));
     }
     println!("{}", serde_json::to_string_pretty(&body)?);
     Ok(())
+}
+
+/// Sends a POST to the local running server: over the admin socket in the
+/// data folder, or, when a startup token is given, over HTTPS to `server`
+/// trusting only the household CA.
+#[allow(clippy::too_many_arguments, reason = "two transports share one call site per command")]
+fn admin_call(
+    paths: &DataPaths,
+    data: &DataDirArg,
+    file: &FileConfig,
+    target: &str,
+    body: &serde_json::Value,
+    server: &str,
+    token: Option<&str>,
+    timeout: Option<Duration>,
+) -> Result<(u16, serde_json::Value)> {
+    let Some(token) = token else {
+        let socket = hearth_server::admin_socket::socket_path(&data_dir(data, file));
+        return hearth_server::admin_socket::request(&socket, "POST", target, Some(body)).map_err(anyhow::Error::msg);
+    };
+    let ca = HouseholdCa::load_certificate(&paths.tls)?;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der()?)?;
+    let tls = hearth_pqc::client_config(roots, KeyExchangePolicy::HybridPreferred, &[b"h2", b"http/1.1"])?;
+    let mut builder = reqwest::blocking::Client::builder().tls_backend_preconfigured((*tls).clone());
+    if let Some(timeout) = timeout {
+        builder = builder.timeout(timeout);
+    }
+    let client = builder.build()?;
+    let url = format!("{}{target}", server.trim_end_matches('/'));
+    let response = client
+        .post(&url)
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .with_context(|| format!("failed to reach {url}; is `hearth serve` running there?"))?;
+    let status = response.status().as_u16();
+    Ok((status, response.json().unwrap_or_default()))
 }
 
 /// Asks the local running server to link, as master, with a peer node, and
@@ -482,29 +517,13 @@ fn link(args: &LinkArgs, file: &FileConfig) -> Result<()> {
     let peer_ca_pem = std::fs::read_to_string(&args.peer_ca)
         .with_context(|| format!("failed to read the peer's CA certificate {}", args.peer_ca.display()))?;
     let paths = DataPaths::new(&data_dir(&args.data, file));
-    let ca = HouseholdCa::load_certificate(&paths.tls)?;
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(ca.der()?)?;
-    let tls = hearth_pqc::client_config(roots, KeyExchangePolicy::HybridPreferred, &[b"h2", b"http/1.1"])?;
-    let client = reqwest::blocking::Client::builder()
-        .tls_backend_preconfigured((*tls).clone())
-        .timeout(LINK_TIMEOUT)
-        .build()?;
-
-    let url = format!("{}/api/v1/admin/links", args.server.trim_end_matches('/'));
     let request = serde_json::json!({ "peer_url": args.peer, "peer_ca_pem": peer_ca_pem, "peer_token": args.peer_token });
-    let response = client
-        .post(&url)
-        .bearer_auth(&args.token)
-        .json(&request)
-        .send()
-        .with_context(|| format!("failed to reach {url}; is `hearth serve` running there?"))?;
-    let status = response.status();
-    let body: serde_json::Value = response.json().unwrap_or_default();
+    let (status, body) =
+        admin_call(&paths, &args.data, file, "/api/v1/admin/links", &request, &args.server, args.token.as_deref(), Some(LINK_TIMEOUT))?;
     // The error and the link's fields carry text from the peer and its KME,
     // so control characters are escaped before they reach the terminal.
     let safe = hearth_server::links::wire::peer_text;
-    if !status.is_success() {
+    if !(200..300).contains(&status) {
         anyhow::bail!("link with {} failed with {status}: {}", args.peer, safe(body["error"].as_str().unwrap_or("no details")));
     }
 

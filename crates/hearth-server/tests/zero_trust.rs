@@ -252,3 +252,41 @@ fn pairing_code_guesses_never_succeed() {
     assert!(codes.get("burned").copied().unwrap_or(0) >= 9_990, "{codes:?}");
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "the burned offer still paired with the right code: {body}");
 }
+
+#[test]
+fn host_admin_socket_rotates_without_token() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let (server, _library) = empty_server();
+    let admin = TestDevice::new(&server);
+    admin.enroll(&server, "alice", Role::Admin);
+    admin.sign_in("alice");
+    let socket = server.data_dir.join("admin.sock");
+    let before = admin.get_json("/api/v1/keys").as_array().unwrap().len();
+
+    let mode = std::fs::metadata(&socket).expect("the admin socket exists").permissions().mode() & 0o777;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["keys", "rotate", "--reason", "socket test", "--data-dir"])
+        .arg(&server.data_dir)
+        .env("HEARTH_CONFIG", "/dev/null")
+        .env_remove("HEARTH_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    let stranger = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"])
+        // Python from Debian, because another user cannot run the hearth
+        // binary from root's build folder.
+        .args(["/usr/bin/python3", "-c", "import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])"])
+        .arg(&socket)
+        .output()
+        .unwrap();
+    let audit = admin.get_json("/api/v1/admin/audit");
+
+    assert_eq!(mode, 0o600, "admin socket mode {mode:o}");
+    assert!(output.status.success(), "hearth keys rotate over the socket failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(admin.get_json("/api/v1/keys").as_array().unwrap().len(), before + 1);
+    assert!(!stranger.status.success(), "another OS user connected to the admin socket");
+    assert!(String::from_utf8_lossy(&stranger.stderr).contains("PermissionError"), "{}", String::from_utf8_lossy(&stranger.stderr));
+    let records = audit["records"].as_array().unwrap();
+    assert!(records.iter().any(|r| r["subject"] == "host-admin" && r["action"] == "manage_server"), "{audit}");
+}
