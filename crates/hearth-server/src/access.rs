@@ -31,6 +31,7 @@ use hearth_store::Store;
 
 use crate::admin_socket::HostAdmin;
 use crate::auth::{Role, presented_token};
+use crate::links::invites::{AcceptedInvite, INVITE_HEADER};
 use crate::connection::{ConnectionInfo, TlsBinding};
 use crate::routes::{Guard, guard_of};
 use crate::state::AppState;
@@ -307,9 +308,22 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
 
 async fn check(state: AppState, mut request: Request, next: Next) -> Response {
     let template = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
-    let guard = template.as_deref().map_or(Guard::Session(None), |path| guard_of(request.method(), path));
+    let mut guard = template.as_deref().map_or(Guard::Session(None), |path| guard_of(request.method(), path));
     if matches!(guard, Guard::Public | Guard::Grant) {
         return next.run(request).await;
+    }
+    if guard == Guard::LinkInvite {
+        if let Some(invite) = request.headers().get(INVITE_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned) {
+            let open = state.links.as_ref().is_some_and(|links| links.invites.is_open(&invite));
+            if !open {
+                tracing::info!(route = template.as_deref().unwrap_or("unmatched"), "link invitation rejected");
+                return unauthorized(AuthFailure::Invalid, "the link invitation is unknown, used or expired; ask for a new one");
+            }
+            request.extensions_mut().insert(AcceptedInvite(invite));
+            request.extensions_mut().insert(Role::Admin);
+            return next.run(request).await;
+        }
+        guard = Guard::Session(Some(Action::ManageServer));
     }
 
     // Commands on the server's host, authenticated by the socket's file

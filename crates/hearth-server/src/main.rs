@@ -50,6 +50,9 @@ enum Command {
     /// Set up a link key with another Hearth node: the running server (the
     /// master) runs the handshake against the peer (the slave).
     Link(LinkArgs),
+    /// Create a one-time invitation for another node to link with this one
+    /// (valid 10 minutes); pass it to `hearth link --peer-invite` there.
+    LinkInvite(DataDirArg),
     /// Create a one-time pairing offer for a new device, on the server's
     /// host: prints a link, a code and a QR code, valid 10 minutes.
     Pair(PairArgs),
@@ -63,10 +66,11 @@ struct LinkArgs {
     /// PEM file with the peer's household CA certificate (`hearth ca export` on the peer).
     #[arg(long, value_name = "FILE")]
     peer_ca: PathBuf,
-    /// The admin token that `hearth serve` printed on the peer. Prefer setting
-    /// HEARTH_PEER_TOKEN: other local users can read command-line arguments (`ps`).
-    #[arg(long, env = "HEARTH_PEER_TOKEN", value_name = "TOKEN")]
-    peer_token: String,
+    /// The one-time invitation that `hearth link-invite` printed on the peer.
+    /// Prefer setting HEARTH_PEER_INVITE: other local users can read
+    /// command-line arguments (`ps`).
+    #[arg(long, env = "HEARTH_PEER_INVITE", value_name = "INVITE")]
+    peer_invite: String,
     /// Address of the local running server, with --token only.
     #[arg(long, default_value = "https://127.0.0.1:8443", value_name = "URL")]
     server: String,
@@ -192,6 +196,7 @@ fn main() -> Result<()> {
         Command::Ca { command: CaCommand::Export(args) } => export_ca(&args, &file),
         Command::Keys { command: KeysCommand::Rotate(args) } => rotate_keys(&args, &file),
         Command::Link(args) => link(&args, &file),
+        Command::LinkInvite(args) => link_invite(&args, &file),
         Command::Pair(args) => pair(&args, &file),
     }
 }
@@ -256,6 +261,11 @@ fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
             .await
             .with_context(|| format!("failed to listen on {listen}; is another server using the port?"))?;
         let bound = listener.local_addr()?;
+        // Bound before the welcome text, so a script that waits for that
+        // text can use the socket at once.
+        let socket = hearth_server::admin_socket::socket_path(&data_dir);
+        let admin = hearth_server::admin_socket::bind(&socket)
+            .with_context(|| format!("failed to open the admin socket {}", socket.display()))?;
 
         let tokens = Tokens::generate();
         let connections = Arc::new(ConnectionLog::default());
@@ -285,9 +295,6 @@ fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
         };
 
         let app = hearth_server::app(state);
-        let socket = hearth_server::admin_socket::socket_path(&data_dir);
-        let admin = hearth_server::admin_socket::bind(&socket)
-            .with_context(|| format!("failed to open the admin socket {}", socket.display()))?;
         let admin_task = tokio::spawn(hearth_server::admin_socket::serve(admin, app.clone()));
         tracing::info!(address = %bound, admin_socket = %socket.display(), "listening");
         hearth_server::tls_server::serve(listener, tls, app, connections, shutdown_signal()).await;
@@ -517,7 +524,7 @@ fn link(args: &LinkArgs, file: &FileConfig) -> Result<()> {
     let peer_ca_pem = std::fs::read_to_string(&args.peer_ca)
         .with_context(|| format!("failed to read the peer's CA certificate {}", args.peer_ca.display()))?;
     let paths = DataPaths::new(&data_dir(&args.data, file));
-    let request = serde_json::json!({ "peer_url": args.peer, "peer_ca_pem": peer_ca_pem, "peer_token": args.peer_token });
+    let request = serde_json::json!({ "peer_url": args.peer, "peer_ca_pem": peer_ca_pem, "peer_invite": args.peer_invite });
     let (status, body) =
         admin_call(&paths, &args.data, file, "/api/v1/admin/links", &request, &args.server, args.token.as_deref(), Some(LINK_TIMEOUT))?;
     // The error and the link's fields carry text from the peer and its KME,
@@ -586,5 +593,20 @@ fn pair(args: &PairArgs, file: &FileConfig) -> Result<()> {
         }
     };
     print_offer(&title, &created, &authority);
+    Ok(())
+}
+
+/// Asks the running server, over the admin socket, for a link invitation
+/// and prints it.
+fn link_invite(args: &DataDirArg, file: &FileConfig) -> Result<()> {
+    let socket = hearth_server::admin_socket::socket_path(&data_dir(args, file));
+    let (status, body) = hearth_server::admin_socket::request(&socket, "POST", "/api/v1/admin/link-invites", Some(&serde_json::json!({})))
+        .map_err(anyhow::Error::msg)?;
+    if !(200..300).contains(&status) {
+        anyhow::bail!("creating the invitation failed with {status}: {}", body["error"].as_str().unwrap_or("no details"));
+    }
+    println!("Invitation for node {} (one use, valid 10 minutes):", body["sae_id"].as_str().unwrap_or("?"));
+    println!("  Invite:  {}", body["invite"].as_str().unwrap_or("?"));
+    println!("On the other node run: hearth link --peer https://THIS-HOST:PORT --peer-ca THIS-CA.pem --peer-invite INVITE");
     Ok(())
 }

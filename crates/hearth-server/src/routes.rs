@@ -27,6 +27,9 @@ pub enum Guard {
     /// Needs a session with a valid request proof and, when an action is
     /// named, a policy that allows it.
     Session(Option<Action>),
+    /// Served to another node that presents an open link invitation
+    /// (`crate::links::invites`), or to an admin session.
+    LinkInvite,
 }
 
 /// Routes served without a session: the health check, sign-in, the two
@@ -72,11 +75,12 @@ pub fn table() -> Vec<Route> {
         route(Method::GET, "/media/{grant}/thumbnail", Grant, get(api::account::grant_thumbnail)),
         route(Method::GET, "/api/v1/keys", any_session, get(api::keys::list)),
         route(Method::POST, "/api/v1/admin/rotate-keys", needs(ManageServer), post(api::keys::rotate)),
-        route(Method::GET, "/api/v1/admin/node", needs(ManageServer), get(api::links::node)),
+        route(Method::GET, "/api/v1/admin/node", Guard::LinkInvite, get(api::links::node)),
         route(Method::GET, "/api/v1/admin/links", needs(ManageServer), get(api::links::list)),
         route(Method::POST, "/api/v1/admin/links", needs(ManageServer), post(api::links::create)),
-        route(Method::POST, "/api/v1/admin/links/offer", needs(ManageServer), post(api::links::offer)),
-        route(Method::POST, "/api/v1/admin/links/finish", needs(ManageServer), post(api::links::finish)),
+        route(Method::POST, "/api/v1/admin/links/offer", Guard::LinkInvite, post(api::links::offer)),
+        route(Method::POST, "/api/v1/admin/links/finish", Guard::LinkInvite, post(api::links::finish)),
+        route(Method::POST, "/api/v1/admin/link-invites", needs(ManageServer), post(api::links::create_invite)),
         route(Method::GET, "/api/v1/admin/devices", needs(ManageDevices), get(api::account::devices)),
         route(Method::POST, "/api/v1/admin/devices/{id}/revoke", needs(ManageDevices), post(api::account::revoke_device)),
         route(Method::GET, "/api/v1/admin/users", needs(ManageUsers), get(api::account::users)),

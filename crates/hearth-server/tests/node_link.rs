@@ -59,24 +59,35 @@ fn start_node(sae_id: &str, kme: Option<&Kme>) -> Server {
     Server::start_with_config(&[library.path()], &[], &config)
 }
 
-/// Asks `master` to link with `slave` through the API.
-fn request_link(master: &Server, slave: &Server, peer_token: &str, peer_ca_pem: &str) -> (u16, Value) {
-    let response = master
-        .client(KeyExchangePolicy::HybridPreferred)
-        .post(master.url("/api/v1/admin/links"))
-        .bearer_auth(&master.admin_token)
-        .json(&json!({ "peer_url": slave.url(""), "peer_ca_pem": peer_ca_pem, "peer_token": peer_token }))
-        .send()
-        .expect("link request");
-    let status = response.status().as_u16();
-    (status, response.json().expect("JSON body"))
+/// Creates a link invitation on `server` with `hearth link-invite`.
+fn invite(server: &Server) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .env("HEARTH_CONFIG", "/dev/null")
+        .args(["link-invite", "--data-dir"])
+        .arg(&server.data_dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "hearth link-invite failed: {stdout}{}", String::from_utf8_lossy(&output.stderr));
+    stdout
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Invite:").map(|v| v.trim().to_owned()))
+        .unwrap_or_else(|| panic!("no invitation printed:\n{stdout}"))
 }
 
-/// Links `master` with `slave` with the right token and CA, and returns the
-/// master's view of the link.
+/// Asks `master`, over its admin socket as `hearth link` does, to link with
+/// `slave`.
+fn request_link(master: &Server, slave: &Server, peer_invite: &str, peer_ca_pem: &str) -> (u16, Value) {
+    let body = json!({ "peer_url": slave.url(""), "peer_ca_pem": peer_ca_pem, "peer_invite": peer_invite });
+    hearth_server::admin_socket::request(&master.data_dir.join("admin.sock"), "POST", "/api/v1/admin/links", Some(&body))
+        .expect("link request over the admin socket")
+}
+
+/// Links `master` with `slave` with a fresh invitation and the right CA,
+/// and returns the master's view of the link.
 fn link(master: &Server, slave: &Server) -> Value {
     let ca = std::fs::read_to_string(slave.ca_file()).unwrap();
-    let (status, body) = request_link(master, slave, &slave.admin_token, &ca);
+    let (status, body) = request_link(master, slave, &invite(slave), &ca);
     assert_eq!(status, 200, "link failed: {body}\nmaster log:\n{}\nslave log:\n{}", master.log_text(), slave.log_text());
     body["link"].clone()
 }
@@ -127,7 +138,7 @@ fn link_with_qkd_gives_matching_keys() {
         .env("HEARTH_CONFIG", "/dev/null")
         .args(["link", "--peer", &slave.url(""), "--peer-ca"])
         .arg(slave.ca_file())
-        .args(["--peer-token", &slave.admin_token, "--server", &master.url(""), "--token", &master.admin_token, "--data-dir"])
+        .args(["--peer-invite", &invite(&slave), "--data-dir"])
         .arg(&master.data_dir)
         .output()
         .unwrap();
@@ -201,19 +212,19 @@ fn slave_without_kme_forces_retry_without_qkd() {
 }
 
 #[test]
-fn wrong_peer_token_names_peer_401() {
+fn wrong_peer_invite_names_peer_401() {
     let master = start_node(MASTER, None);
     let slave = start_node(SLAVE, None);
     let ca = std::fs::read_to_string(slave.ca_file()).unwrap();
 
-    let (status, body) = request_link(&master, &slave, "not-the-token", &ca);
+    let (status, body) = request_link(&master, &slave, "not-an-invitation", &ca);
 
     let error = body["error"].as_str().unwrap();
     assert_eq!(status, 502, "{body}");
     assert!(error.contains("401"), "{error}");
     assert!(error.contains(&slave.url("")), "{error}");
-    assert!(error.contains("peer_token"), "{error}");
-    assert!(!master.log_text().contains("not-the-token"), "peer token logged");
+    assert!(error.contains("peer_invite"), "{error}");
+    assert!(!master.log_text().contains("not-an-invitation"), "peer invitation logged");
     assert!(links(&master).is_empty());
     assert!(links(&slave).is_empty());
 }
@@ -224,7 +235,7 @@ fn untrusted_peer_ca_is_tls_error() {
     let slave = start_node(SLAVE, None);
     let wrong_ca = std::fs::read_to_string(master.ca_file()).unwrap();
 
-    let (status, body) = request_link(&master, &slave, &slave.admin_token, &wrong_ca);
+    let (status, body) = request_link(&master, &slave, &invite(&slave), &wrong_ca);
 
     let error = body["error"].as_str().unwrap();
     assert_eq!(status, 502, "{body}");
@@ -239,8 +250,9 @@ fn untrusted_peer_ca_is_tls_error() {
 fn tampered_finish_is_rejected() {
     let slave = start_node(SLAVE, None);
     let client = slave.client(KeyExchangePolicy::HybridPreferred);
+    let invitation = invite(&slave);
     let post = |path: &str, body: Value| {
-        let response = client.post(slave.url(path)).bearer_auth(&slave.admin_token).json(&body).send().unwrap();
+        let response = client.post(slave.url(path)).header("hearth-link-invite", &invitation).json(&body).send().unwrap();
         (response.status().as_u16(), response.json::<Value>().unwrap())
     };
     let node: NodeInfo = serde_json::from_value(slave.get_json("/api/v1/admin/node")).unwrap();
@@ -267,12 +279,12 @@ fn tampered_finish_is_rejected() {
     assert!(!Path::new(&slave.data_dir.join("keys").join(format!("{}.v1.sealed", key_name("intruder")))).exists());
 }
 
-/// Posts `body` to `path` on `server` with its admin token.
-fn post_admin(server: &Server, path: &str, body: &[u8]) -> (u16, Value) {
+/// Posts `body` to `path` on `server` with a link invitation.
+fn post_invited(server: &Server, invitation: &str, path: &str, body: &[u8]) -> (u16, Value) {
     let response = server
         .client(KeyExchangePolicy::HybridPreferred)
         .post(server.url(path))
-        .bearer_auth(&server.admin_token)
+        .header("hearth-link-invite", invitation)
         .header("content-type", "application/json")
         .body(body.to_vec())
         .send()
@@ -288,13 +300,14 @@ fn handshake_with(slave: &Server) -> (OfferBody, FinishBody) {
     let peers = LinkPeers { master_sae_id: MASTER.to_owned(), slave_sae_id: node.sae_id.clone() };
     let (offer, master) = initiate(&peers, &node.public_key().unwrap(), None).unwrap();
     let offer_body = OfferBody::new(&offer);
+    let invitation = invite(slave);
 
-    let (status, reply) = post_admin(slave, "/api/v1/admin/links/offer", &serde_json::to_vec(&offer_body).unwrap());
+    let (status, reply) = post_invited(slave, &invitation, "/api/v1/admin/links/offer", &serde_json::to_vec(&offer_body).unwrap());
     assert_eq!(status, 200, "{reply}");
     let reply: ReplyBody = serde_json::from_value(reply).unwrap();
     let (finish, _) = master.confirm(&reply.to_reply().unwrap()).unwrap();
     let finish_body = FinishBody::new(reply.handshake_id, &finish);
-    let (status, result) = post_admin(slave, "/api/v1/admin/links/finish", &serde_json::to_vec(&finish_body).unwrap());
+    let (status, result) = post_invited(slave, &invitation, "/api/v1/admin/links/finish", &serde_json::to_vec(&finish_body).unwrap());
     assert_eq!(status, 200, "{result}");
     (offer_body, finish_body)
 }
@@ -306,12 +319,13 @@ fn replayed_offer_cannot_roll_back_the_link_key() {
     handshake_with(&slave);
     let current = only_link(&slave, MASTER);
 
-    let (replay_status, replay) = post_admin(&slave, "/api/v1/admin/links/offer", &serde_json::to_vec(&old_offer).unwrap());
+    let invitation = invite(&slave);
+    let (replay_status, replay) = post_invited(&slave, &invitation, "/api/v1/admin/links/offer", &serde_json::to_vec(&old_offer).unwrap());
     if let Some(id) = replay["handshake_id"].as_str() {
         // Without the fix the slave accepts the replay; finishing it with the
         // recorded confirmation would store the old key as version 3.
         let finish = FinishBody { handshake_id: id.to_owned(), ..old_finish };
-        post_admin(&slave, "/api/v1/admin/links/finish", &serde_json::to_vec(&finish).unwrap());
+        post_invited(&slave, &invitation, "/api/v1/admin/links/finish", &serde_json::to_vec(&finish).unwrap());
     }
 
     assert_eq!(replay_status, 409, "{replay}");
@@ -333,9 +347,10 @@ fn oversized_ids_and_bodies_are_rejected_without_echo() {
     offer_body.qkd_key_id = Some(long_id.clone());
     let finish_body = json!({ "version": 1, "handshake_id": "h".repeat(1_000_000), "confirmation": "" });
 
-    let (offer_status, offer_error) = post_admin(&slave, "/api/v1/admin/links/offer", &serde_json::to_vec(&offer_body).unwrap());
-    let (finish_status, finish_error) = post_admin(&slave, "/api/v1/admin/links/finish", &serde_json::to_vec(&finish_body).unwrap());
-    let (large_status, large_error) = post_admin(&slave, "/api/v1/admin/links/offer", &vec![b' '; 3 * 1024 * 1024]);
+    let invitation = invite(&slave);
+    let (offer_status, offer_error) = post_invited(&slave, &invitation, "/api/v1/admin/links/offer", &serde_json::to_vec(&offer_body).unwrap());
+    let (finish_status, finish_error) = post_invited(&slave, &invitation, "/api/v1/admin/links/finish", &serde_json::to_vec(&finish_body).unwrap());
+    let (large_status, large_error) = post_invited(&slave, &invitation, "/api/v1/admin/links/offer", &vec![b' '; 3 * 1024 * 1024]);
 
     assert_eq!(offer_status, 400, "{offer_error}");
     assert!(offer_error["error"].as_str().unwrap().contains("qkd_key_id"), "{offer_error}");
@@ -346,4 +361,24 @@ fn oversized_ids_and_bodies_are_rejected_without_echo() {
     assert_eq!(large_status, 413, "{large_error}");
     assert!(large_error["error"].is_string(), "{large_error}");
     assert!(!slave.log_text().contains(&long_id[..100]), "the long key id was logged");
+}
+
+#[test]
+fn invitation_opens_one_link_only() {
+    let master = start_node(MASTER, None);
+    let slave = start_node(SLAVE, None);
+    let ca = std::fs::read_to_string(slave.ca_file()).unwrap();
+    let invitation = invite(&slave);
+
+    let (first, body) = request_link(&master, &slave, &invitation, &ca);
+    let (second, again) = request_link(&master, &slave, &invitation, &ca);
+    let client = slave.client(KeyExchangePolicy::HybridPreferred);
+    let node = client.get(slave.url("/api/v1/admin/node")).header("hearth-link-invite", &invitation).send().unwrap();
+    let users = client.get(slave.url("/api/v1/admin/users")).header("hearth-link-invite", invite(&slave)).send().unwrap();
+
+    assert_eq!(first, 200, "{body}");
+    assert_eq!(second, 502, "a used invitation linked again: {again}");
+    assert_eq!(node.status().as_u16(), 401, "a used invitation still opens the node route");
+    assert_eq!(users.status().as_u16(), 401, "an invitation opened a route outside the link handshake");
+    assert_eq!(only_link(&slave, MASTER)["key_version"], 1);
 }

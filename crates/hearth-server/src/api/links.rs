@@ -21,6 +21,7 @@ use crate::config::{ConfigError, validate_sae_id};
 use crate::error::ApiError;
 use crate::links::pending::HANDSHAKE_TTL;
 use crate::links::wire::{self, FinishBody, LinkList, LinkRequest, LinkResult, NodeInfo, OfferBody, ReplyBody, WIRE_VERSION};
+use crate::links::invites::AcceptedInvite;
 use crate::links::{LinkRole, LinkServiceError, NodeLinks, master};
 use crate::state::AppState;
 
@@ -121,6 +122,7 @@ pub async fn offer(
 /// confirmation discards the handshake and stores nothing.
 pub async fn finish(
     Extension(role): Extension<Role>,
+    invite: Option<Extension<AcceptedInvite>>,
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<LinkResult>, LinkServiceError> {
@@ -135,7 +137,11 @@ pub async fn finish(
     let key = handshake.finish(&finish).map_err(LinkServiceError::Slave)?;
 
     let peer = master_sae_id.clone();
-    let link = tokio::task::spawn_blocking(move || links.store_link(&peer, LinkRole::Slave, &key)).await??;
+    let stored = Arc::clone(&links);
+    let link = tokio::task::spawn_blocking(move || stored.store_link(&peer, LinkRole::Slave, &key)).await??;
+    if let Some(Extension(AcceptedInvite(invite))) = invite {
+        links.invites.close(&invite);
+    }
     tracing::info!(
         peer_sae = %link.peer_sae_id,
         role = LinkRole::Slave.as_str(),
@@ -156,4 +162,14 @@ fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, LinkServiceEr
 
 fn node_links(state: &AppState) -> Result<Arc<NodeLinks>, ApiError> {
     state.links.clone().ok_or(ApiError::NotFound("node links (this server runs without a key store)"))
+}
+
+/// `POST /api/v1/admin/link-invites` (admin): a one-time invitation for
+/// another node to link with this one as master, valid 10 minutes.
+pub async fn create_invite(Extension(role): Extension<Role>, State(state): State<AppState>) -> Result<Json<serde_json::Value>, LinkServiceError> {
+    require_admin(role)?;
+    let links = node_links(&state)?;
+    let (invite, expires_at) = links.invites.create();
+    tracing::info!("link invitation created");
+    Ok(Json(serde_json::json!({ "version": WIRE_VERSION, "sae_id": links.sae_id(), "invite": invite, "expires_at": expires_at })))
 }

@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::error::error_text;
+use super::invites::INVITE_HEADER;
 use super::records::key_check;
 use super::wire::{
     ErrorBody, FinishBody, LinkResult, LinkRequest, NodeInfo, OfferBody, QKD_KEY_UNAVAILABLE, ReplyBody, peer_text,
@@ -125,10 +126,10 @@ enum OfferAnswer {
     QkdKeyUnavailable(String),
 }
 
-/// An HTTPS client for one peer: its CA as the only root, its admin token.
+/// An HTTPS client for one peer: its CA as the only root, its invitation.
 struct PeerClient {
     base: Url,
-    token: String,
+    invite: String,
     http: reqwest::Client,
 }
 
@@ -141,11 +142,11 @@ impl PeerClient {
             return Err(bad_request(format!("invalid peer_url {:?}: expected https://HOST:PORT", request.peer_url)));
         }
 
-        let token = request.peer_token.trim();
-        let printable = token.bytes().all(|b| b.is_ascii_graphic());
-        if token.is_empty() || !printable {
+        let invite = request.peer_invite.trim();
+        let printable = invite.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if invite.is_empty() || invite.len() > 128 || !printable {
             return Err(bad_request(
-                "invalid peer_token: expected the admin token that `hearth serve` printed on the peer".to_owned(),
+                "invalid peer_invite: expected the invitation that `hearth link-invite` printed on the peer".to_owned(),
             ));
         }
 
@@ -159,14 +160,14 @@ impl PeerClient {
             .build()
             .map_err(|err| bad_request(format!("failed to build the HTTP client for peer_url: {}", error_text(&err))))?;
 
-        Ok(Self { base, token: token.to_owned(), http })
+        Ok(Self { base, invite: invite.to_owned(), http })
     }
 
     /// Sends the offer; a 409 with the QKD code becomes
     /// [`OfferAnswer::QkdKeyUnavailable`].
     async fn send_offer(&self, offer: &LinkOffer) -> Result<OfferAnswer, LinkServiceError> {
         let url = self.url(OFFER_PATH);
-        let response = self.http.post(&url).bearer_auth(&self.token).json(&OfferBody::new(offer)).send().await;
+        let response = self.http.post(&url).header(INVITE_HEADER, &self.invite).json(&OfferBody::new(offer)).send().await;
         let (status, body) = self.read(&url, response).await?;
 
         if status == StatusCode::CONFLICT {
@@ -181,14 +182,14 @@ impl PeerClient {
 
     async fn get<T: DeserializeOwned>(&self, path: &str, request: &'static str) -> Result<T, LinkServiceError> {
         let url = self.url(path);
-        let response = self.http.get(&url).bearer_auth(&self.token).send().await;
+        let response = self.http.get(&url).header(INVITE_HEADER, &self.invite).send().await;
         let (status, body) = self.read(&url, response).await?;
         self.decode(&url, request, status, &body)
     }
 
     async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, request: &'static str, body: &B) -> Result<T, LinkServiceError> {
         let url = self.url(path);
-        let response = self.http.post(&url).bearer_auth(&self.token).json(body).send().await;
+        let response = self.http.post(&url).header(INVITE_HEADER, &self.invite).json(body).send().await;
         let (status, body) = self.read(&url, response).await?;
         self.decode(&url, request, status, &body)
     }
@@ -219,10 +220,9 @@ impl PeerClient {
         if status != StatusCode::OK {
             let peer_message = serde_json::from_slice::<ErrorBody>(body).map(|e| peer_text(&e.error)).unwrap_or_default();
             let message = match status {
-                StatusCode::UNAUTHORIZED => {
-                    format!("{peer_message}; check peer_token: it must be the admin token that `hearth serve` printed on the peer")
-                }
-                StatusCode::FORBIDDEN => format!("{peer_message}; peer_token must be the peer's admin token, not its member token"),
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => format!(
+                    "{peer_message}; check peer_invite: create a new one with `hearth link-invite` on the peer (one use, 10 minutes)"
+                ),
                 _ if peer_message.is_empty() => "no error message".to_owned(),
                 _ => peer_message,
             };

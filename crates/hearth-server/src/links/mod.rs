@@ -14,12 +14,12 @@
 //! the QKD key, the link key uses X-Wing alone, and both the log and
 //! `GET /api/v1/admin/links` say why.
 //!
-//! The master authenticates to the slave with the slave's admin token, and
-//! trusts only the slave's household CA for TLS. The slave's public key
+//! The master authenticates to the slave with a one-time invitation that
+//! the slave's admin created ([`invites`]), and trusts only the slave's
+//! household CA for TLS. The slave's public key
 //! arrives over that TLS connection, which is what authenticates it.
-//! NOTE: node-to-node calls use the peer's admin token until node
-//! credentials from the zero-trust work replace it; a node that holds
-//! another's admin token can do everything an admin can there.
+//! An invitation opens only the slave's three link routes, for 10 minutes,
+//! and ends when a key is stored with it.
 //!
 //! Files: [`wire`] (JSON bodies), [`records`] (sealed storage),
 //! [`pending`] (slave handshakes in progress), [`master`] (the master's
@@ -27,6 +27,7 @@
 //! `crate::api::links`.
 
 pub mod error;
+pub mod invites;
 pub mod master;
 pub mod pending;
 pub mod records;
@@ -78,6 +79,8 @@ pub struct NodeLinks {
     /// Serialises the check and update of the accepted-offer record, so that
     /// two copies of one offer sent at once cannot both pass.
     offers: Mutex<()>,
+    /// One-time invitations for other nodes to link with this one.
+    pub invites: invites::LinkInvites,
 }
 
 impl NodeLinks {
@@ -95,6 +98,7 @@ impl NodeLinks {
             pending: PendingHandshakes::default(),
             writing: Mutex::new(()),
             offers: Mutex::new(()),
+            invites: invites::LinkInvites::default(),
         })
     }
 

@@ -84,8 +84,9 @@ pub struct LinkRequest {
     /// The peer's household CA certificate in PEM form; the only CA trusted
     /// for the connection to the peer.
     pub peer_ca_pem: String,
-    /// The peer's admin token. Never logged.
-    pub peer_token: String,
+    /// A one-time invitation from the peer (`hearth link-invite` there).
+    /// Never logged.
+    pub peer_invite: String,
 }
 
 /// Response of `POST /api/v1/admin/links` and of the finish message: the
