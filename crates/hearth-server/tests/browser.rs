@@ -1,6 +1,9 @@
-//! Debian's Chromium, driven by Playwright from `tests/e2e/play.mjs`, signs
-//! in, plays the H.264 sample to past one second, and negotiates
-//! X25519MLKEM768 on every connection it opens.
+//! Debian's Chromium, driven by Playwright from `tests/e2e/play.mjs`, pairs
+//! with the first-run link, signs in with the device key, plays the H.264
+//! sample through a media grant to past one second, and negotiates
+//! X25519MLKEM768 on every connection it opens. With `tests/e2e/revoke.mjs`,
+//! an admin's page pairs a second browser context and then revokes it while
+//! it plays, and the second context's video and session stop within seconds.
 //!
 //! Needs `/usr/bin/chromium`, node, `certutil` (libnss3-tools) and
 //! `npm ci --prefix tests/e2e` for playwright-core.
@@ -11,10 +14,13 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use common::device::PASSWORD;
 use common::{SAMPLES, SOUNDS, Server};
 
-/// The Playwright script, relative to the workspace root.
+/// The Playwright script that pairs, signs in and plays.
 const PLAY_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/e2e/play.mjs");
+/// The Playwright script that pairs a second device from the admin page and revokes it.
+const REVOKE_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/e2e/revoke.mjs");
 /// The script's dependencies, installed by `npm ci --prefix tests/e2e`.
 const PLAYWRIGHT_CORE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/e2e/node_modules/playwright-core");
 /// Limit of the whole browser run: start, sign-in, playback and shutdown.
@@ -22,6 +28,14 @@ const PLAYWRIGHT_CORE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/
 const BROWSER_RUN_LIMIT: Duration = Duration::from_secs(180);
 /// Limit of each browser step inside the script, in milliseconds.
 const STEP_LIMIT_MS: &str = "60000";
+/// Account name the browser chooses for the first-run admin offer.
+const ADMIN_NAME: &str = "admin";
+/// Account name of the second person, whom the admin page invites.
+const MEMBER_NAME: &str = "member";
+/// Maximum time from the admin's revocation to each of its effects on the
+/// revoked browser, in milliseconds. On a 2-core machine the effects came
+/// after 80 to 410 ms.
+const REVOCATION_LIMIT_MS: u64 = 5000;
 
 #[test]
 fn chromium_plays_video_over_x25519mlkem768() {
@@ -33,39 +47,66 @@ fn chromium_still_plays_in_pq_only_mode() {
     play_and_check(&["--pq-only"], "browser-play-pq-only.png");
 }
 
+#[test]
+fn admin_page_revokes_playing_browser() {
+    common::require_samples();
+    require_playwright();
+    let server = Server::start_with(&[Path::new(SAMPLES), Path::new(SOUNDS)], &[]);
+    server.wait_for_scan();
+
+    let before = server.connection_mark();
+    let result = run_script(&server, REVOKE_SCRIPT, &[("HEARTH_MEMBER", MEMBER_NAME)]);
+    let after = server.connection_mark();
+
+    assert_eq!(result["offer"]["code_matches_link"], true, "the admin page shows the code of the link");
+    assert_eq!(result["offer"]["qr_image"], true, "the admin page shows the QR code as an image");
+    assert_eq!(result["offer"]["link_origin"], server.url(""), "the pairing link names this server");
+    assert_eq!(result["member_key_exchange_group"], "X25519MLKEM768");
+    let media_path = result["member_media_path"].as_str().expect("member_media_path");
+    assert!(media_path.starts_with("/media/"), "the member played from {media_path}, expected a grant URL");
+    let played = result["member_time_at_revoke"].as_f64().expect("member_time_at_revoke");
+    assert!(played > 1.0, "the member's video played only to {played} s before the revocation");
+
+    assert_eq!(result["range_rejected_status"], 401, "the first range request after the revocation");
+    for field in ["range_rejected_ms", "media_error_ms", "api_revoked_ms", "left_ms"] {
+        let elapsed = result[field].as_u64().unwrap_or_else(|| panic!("{field} was not measured: {result}"));
+        assert!(elapsed <= REVOCATION_LIMIT_MS, "{field} is {elapsed} ms, over {REVOCATION_LIMIT_MS} ms");
+    }
+    assert_eq!(result["left_to"], "/pair", "a revoked browser goes to the pairing page");
+    assert!(result["pair_notice"].as_str().is_some_and(|text| text.contains("revoked")), "pairing page notice: {}", result["pair_notice"]);
+    assert_eq!(result["admin_row_buttons"], 0, "a revoked device has no Revoke button");
+
+    for field in ["admin_unsigned_api_requests", "member_unsigned_api_requests", "token_requests", "legacy_media_requests", "admin_console_errors"] {
+        let entries = result[field].as_array().unwrap_or_else(|| panic!("{field} array"));
+        assert!(entries.is_empty(), "{field}: {entries:#?}");
+    }
+
+    let devices = server.get_json("/api/v1/admin/devices");
+    let devices = devices.as_array().expect("device list");
+    assert_eq!(devices.len(), 2, "the admin's and the member's browsers are paired: {devices:#?}");
+    let revoked: Vec<_> = devices.iter().filter(|device| !device["revoked_at"].is_null()).collect();
+    assert_eq!(revoked.len(), 1, "exactly the member's browser is revoked: {devices:#?}");
+
+    let connections = server.connections_between(before, after);
+    for connection in &connections {
+        assert_eq!(connection["key_exchange_group"], "X25519MLKEM768", "Chromium connection {connection}");
+    }
+}
+
 /// Starts a server with `extra` arguments, plays the sample in Chromium and
 /// checks playback and the key exchange of every browser connection.
 fn play_and_check(extra: &[&str], screenshot_name: &str) {
     common::require_samples();
-    assert!(
-        Path::new(PLAYWRIGHT_CORE).is_dir(),
-        "{PLAYWRIGHT_CORE} is missing: run `npm ci --prefix tests/e2e` (scripts/test does)"
-    );
+    require_playwright();
     let server = Server::start_with(&[Path::new(SAMPLES), Path::new(SOUNDS)], extra);
     server.wait_for_scan();
     let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join(screenshot_name);
 
     let before = server.connection_mark();
-    let output = common::output_within(
-        Command::new("node")
-            .arg(PLAY_SCRIPT)
-            .env("HEARTH_URL", server.url(""))
-            .env("HEARTH_TOKEN", &server.admin_token)
-            .env("HEARTH_CA", server.ca_file())
-            .env("HEARTH_SCREENSHOT", &screenshot)
-            .env("HEARTH_TIMEOUT_MS", STEP_LIMIT_MS),
-        BROWSER_RUN_LIMIT,
-        "node tests/e2e/play.mjs (apt-get install nodejs)",
-    );
+    let screenshot_text = screenshot.to_string_lossy();
+    let result = run_script(&server, PLAY_SCRIPT, &[("HEARTH_SCREENSHOT", &screenshot_text)]);
     let after = server.connection_mark();
-
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "play.mjs failed with {}:\n{stderr}\nserver log:\n{}", output.status, server.log_text());
-    let line = stdout.lines().rev().find(|line| !line.trim().is_empty()).expect("play.mjs printed a JSON line");
-    println!("play.mjs: {line}");
     println!("screenshot: {}", screenshot.display());
-    let result: serde_json::Value = serde_json::from_str(line).expect("play.mjs output is JSON");
 
     assert_eq!(result["key_exchange_group"], "X25519MLKEM768", "group seen by the page's fetch");
     assert_eq!(result["post_quantum"], true);
@@ -75,6 +116,12 @@ fn play_and_check(extra: &[&str], screenshot_name: &str) {
     assert!(current_time > 1.0, "video played only to {current_time} s");
     assert_eq!(result["video_width"], 1280);
     assert_eq!(result["video_height"], 720);
+    let media_path = result["media_path"].as_str().expect("media_path");
+    assert!(
+        media_path.starts_with("/media/") && media_path.ends_with("/stream"),
+        "video plays from {media_path}, expected a grant URL /media/<grant>/stream"
+    );
+    assert_signed_only(&result);
 
     let item = expected_item(&server, result["item_id"].as_str().expect("item_id"));
     let expected_seconds = item["duration_ms"].as_f64().expect("duration_ms") / 1000.0;
@@ -94,6 +141,56 @@ fn play_and_check(extra: &[&str], screenshot_name: &str) {
     for connection in &connections {
         assert_eq!(connection["key_exchange_group"], "X25519MLKEM768", "Chromium connection {connection}");
     }
+}
+
+fn require_playwright() {
+    assert!(
+        Path::new(PLAYWRIGHT_CORE).is_dir(),
+        "{PLAYWRIGHT_CORE} is missing: run `npm ci --prefix tests/e2e` (scripts/test does)"
+    );
+}
+
+/// Runs a Playwright `script` against `server` with the first-run pairing
+/// link, the admin's name and password, and `extra` variables, and returns
+/// the JSON line it printed last.
+fn run_script(server: &Server, script: &str, extra: &[(&str, &str)]) -> serde_json::Value {
+    let name = Path::new(script).file_name().expect("script file name").to_string_lossy().into_owned();
+    let mut command = Command::new("node");
+    command
+        .arg(script)
+        .env("HEARTH_URL", server.url(""))
+        .env("HEARTH_CA", server.ca_file())
+        .env("HEARTH_PAIR_LINK", setup_link(server))
+        .env("HEARTH_USER", ADMIN_NAME)
+        .env("HEARTH_PASSWORD", PASSWORD)
+        .env("HEARTH_TIMEOUT_MS", STEP_LIMIT_MS);
+    for (variable, value) in extra {
+        command.env(variable, value);
+    }
+    let output = common::output_within(&mut command, BROWSER_RUN_LIMIT, &format!("node tests/e2e/{name} (apt-get install nodejs)"));
+
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{name} failed with {}:\n{stderr}\nserver log:\n{}", output.status, server.log_text());
+    let line = stdout.lines().rev().find(|line| !line.trim().is_empty()).unwrap_or_else(|| panic!("{name} printed no JSON line"));
+    println!("{name}: {line}");
+    serde_json::from_str(line).unwrap_or_else(|error| panic!("{name} printed invalid JSON ({error}): {line}"))
+}
+
+/// Returns the first-run pairing link the server printed.
+fn setup_link(server: &Server) -> String {
+    server.setup_link.clone().expect("a server with no users prints a first-run pairing link")
+}
+
+/// Checks that every API request the page made was signed with a session,
+/// that none carried the old access token, and that media came from grants.
+fn assert_signed_only(result: &serde_json::Value) {
+    for field in ["unsigned_api_requests", "token_requests", "legacy_media_requests"] {
+        let requests = result[field].as_array().unwrap_or_else(|| panic!("{field} array"));
+        assert!(requests.is_empty(), "{field}: {requests:#?}");
+    }
+    let media = result["media_responses"].as_u64().expect("media_responses count");
+    assert!(media > 0, "no /media/ grant URL was fetched");
 }
 
 /// The catalog entry of the item the browser played, which must be the

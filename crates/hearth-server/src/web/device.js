@@ -321,6 +321,20 @@ export class DeviceClient {
     return session;
   }
 
+  /**
+   * Stores a session that another sign-in opened with this device's proof
+   * (a passkey, passkeys.js) and returns it; throws ApiError when it has no
+   * valid session_id. `signIn` does the same with the password's answer.
+   */
+  adoptSession(session) {
+    if (typeof session?.session_id !== "string" || !BASE64URL.test(session.session_id)) {
+      throw new ApiError(200, "sign-in response has no valid session_id");
+    }
+    this.#session = session;
+    this.#sessionStore?.setItem(SESSION_STORAGE_KEY, JSON.stringify(session));
+    return session;
+  }
+
   /** Signs out: `POST /api/v1/logout`, then clears the session even if that failed. */
   async signOut() {
     if (this.#session === null) return;

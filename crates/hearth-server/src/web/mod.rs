@@ -1,8 +1,12 @@
-//! The minimal browser page: sign-in form, item list and players.
+//! The browser pages: pairing (`/pair`), sign-in (`/login`) and the library
+//! with its players and admin section (`/`).
 //!
-//! Text shown to people lives in the `MESSAGES` catalog at the top of
-//! `app.js` (and in `login.html`), so a translation adds a catalog without
-//! touching code.
+//! The pages hold no household data. Their scripts pair the browser as a
+//! device, sign in, and sign every API request with the device key
+//! (`device.js`, docs/access.md). Media elements play through media grants.
+//! Text shown to people lives in the `MESSAGES` catalogs at the top of
+//! `app.js` and `pair.js`, so a translation adds a catalog without touching
+//! code.
 
 use axum::extract::Query;
 use axum::http::header;
@@ -22,6 +26,8 @@ pub const PAIR_JS: &str = include_str!("pair.js");
 pub const DEVICE_JS: &str = include_str!("device.js");
 /// SPAKE2 (RFC 9382) for the pairing page.
 pub const SPAKE2_JS: &str = include_str!("spake2.js");
+/// Passkey registration and sign-in with WebAuthn.
+pub const PASSKEYS_JS: &str = include_str!("passkeys.js");
 
 /// Query of the sign-in page.
 #[derive(Deserialize)]
@@ -29,22 +35,26 @@ pub struct LoginQuery {
     failed: Option<String>,
 }
 
-/// `GET /login`: the sign-in form (public).
+/// `GET /login`: the sign-in page (public). `app.js` signs in with the
+/// paired device key. `?failed` is where the old token form's post still
+/// redirects a rejected token, so the page then explains that browsers pair
+/// instead.
 pub async fn login_page(Query(query): Query<LoginQuery>) -> Html<String> {
     let notice = if query.failed.is_some() {
-        r#"<p class="error" role="alert">That token is not valid. Copy it again from the output of hearth serve.</p>"#
+        r#"<p class="error" role="alert" data-i18n="tokenRetired"></p>"#
     } else {
         ""
     };
     Html(LOGIN_HTML.replace("<!--notice-->", notice))
 }
 
-/// `GET /`: the library page.
+/// `GET /`: the library page (public, because it is a shell whose module
+/// requests data with signed requests).
 pub async fn index_page() -> Html<&'static str> {
     Html(INDEX_HTML)
 }
 
-/// `GET /app.js`: the page's script.
+/// `GET /app.js`: the module of the sign-in and library pages.
 pub async fn app_js() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], APP_JS)
 }
@@ -74,6 +84,12 @@ pub async fn device_js() -> impl IntoResponse {
 /// `GET /spake2.js`: the SPAKE2 module (public, for the pairing page).
 pub async fn spake2_js() -> impl IntoResponse {
     javascript(SPAKE2_JS)
+}
+
+/// `GET /passkeys.js`: passkey registration and sign-in (public, so the
+/// sign-in page can load it).
+pub async fn passkeys_js() -> impl IntoResponse {
+    javascript(PASSKEYS_JS)
 }
 
 fn javascript(source: &'static str) -> impl IntoResponse {

@@ -25,6 +25,7 @@ const MESSAGES = {
     unknownSystem: "unknown system",
     accountLegend: "New account",
     accountIntro: "This offer creates a new account. Choose its user name and password.",
+    accountNamedIntro: "This offer creates the account {name}. Choose its password.",
     accountOptionalIntro: "Fill these in only if the offer is for a new account.",
     accountName: "User name",
     password: "Password",
@@ -58,6 +59,7 @@ const MESSAGES = {
     storageFailed: "The server paired this device, but the browser could not store its key ({error}). Private windows may block storage. Ask an admin to revoke the device and make a new offer.",
     network: "Could not reach the server: {error}",
     failed: "Pairing failed: {error}",
+    revokedNotice: "An admin revoked this browser or disabled its account, so it was signed out. Pair it again with a new link from an admin.",
   },
 };
 
@@ -181,8 +183,10 @@ export function pairingAdditionalData(offerId, deviceKey, deviceName) {
  * `POST /api/v1/pair/start`, and computes the confirmation from the
  * server's share.
  *
- * Returns `{ needsAccount, finish(account) }`. `needsAccount` is the
- * server's `needs_account` (true, false, or null when absent). `finish`
+ * Returns `{ needsAccount, accountName, finish(account) }`. `needsAccount`
+ * is the server's `needs_account` (true, false, or null when absent), and
+ * `accountName` its `account_name`: the name a new-user offer fixes, or null
+ * when the person pairing chooses it. `finish`
  * sends the confirmation, with `account` (`{name, password}`) for a
  * new-user offer, checks the server's confirmation and that the server
  * named this key's did, and returns `{ device, user, credential }`. It
@@ -207,6 +211,7 @@ export async function startPairing({ offerId, code, deviceName, keyPair, fetch =
   }
   const keys = await exchange.finish(decodeBase64url(started.share));
   const needsAccount = typeof started.needs_account === "boolean" ? started.needs_account : null;
+  const accountName = typeof started.account_name === "string" ? started.account_name : null;
 
   async function finish(account = null) {
     const request = { pairing_id: started.pairing_id, confirmation: encodeBase64url(keys.confirmation) };
@@ -228,7 +233,7 @@ export async function startPairing({ offerId, code, deviceName, keyPair, fetch =
     return { device: finished.device, user: finished.user, credential: finished.credential };
   }
 
-  return { needsAccount, finish };
+  return { needsAccount, accountName, finish };
 }
 
 /**
@@ -309,6 +314,7 @@ function setUpPage() {
     return;
   }
 
+  if (new URLSearchParams(location.search).get("ended") === "revoked") showStatus(t("revokedNotice"), true);
   readFragment(state);
   // Opening a pairing link in a tab that already shows /pair changes only
   // the fragment, which does not load the page again.
@@ -347,6 +353,7 @@ function readFragment(state) {
   state.pending = null;
   lockOfferFields(false);
   document.getElementById("account").hidden = true;
+  document.getElementById("account-name").readOnly = false;
   document.getElementById("submit").textContent = t("submit");
   document.getElementById("link-field").hidden = true;
   if (fromFragment.code) document.getElementById("code").value = fromFragment.code;
@@ -382,7 +389,7 @@ async function submit(state) {
     // stay read-only until it ends.
     if (state.pending.needsAccount !== false && !accountShown) {
       lockOfferFields(true);
-      showAccount(state.pending.needsAccount === true);
+      showAccount(state.pending.needsAccount === true, state.pending.accountName);
       showStatus(state.pending.needsAccount === true ? t("accountMissing") : "", false);
       return undefined;
     }
@@ -446,14 +453,21 @@ function readAccount() {
   return { name, password };
 }
 
-function showAccount(required) {
+/** Shows the account fields; `fixedName` is the name the offer fixes, shown read-only, or null. */
+function showAccount(required, fixedName = null) {
   const fieldset = document.getElementById("account");
+  const nameInput = document.getElementById("account-name");
   fieldset.hidden = false;
   fieldset.dataset.required = String(required);
-  document.getElementById("account-intro").textContent = t(required ? "accountIntro" : "accountOptionalIntro");
   for (const input of fieldset.querySelectorAll("input")) input.required = required;
+  nameInput.readOnly = fixedName !== null;
+  if (fixedName !== null) nameInput.value = fixedName;
+
+  let intro = t(required ? "accountIntro" : "accountOptionalIntro");
+  if (fixedName !== null) intro = t("accountNamedIntro", { name: fixedName });
+  document.getElementById("account-intro").textContent = intro;
   document.getElementById("submit").textContent = t("submitAccount");
-  document.getElementById("account-name").focus();
+  (fixedName !== null ? document.getElementById("password") : nameInput).focus();
 }
 
 function reportError(error) {
