@@ -17,6 +17,9 @@
 //!   persisted login throttle. Browsers hold a non-extractable WebCrypto
 //!   ECDSA P-256 key; command-line clients may hold a hybrid key
 //!   ([`device_key`]).
+//! - **Passkeys** ([`passkeys`]): each user's WebAuthn credentials, stored
+//!   as the server's WebAuthn library serialises them, found by credential
+//!   id at sign-in. A passkey signs in only on a paired device of its user.
 //! - **Request proofs** ([`proof`]): the device signs the method, the request
 //!   target, a timestamp, a nonce, the session id and a TLS exporter value of
 //!   the connection.
@@ -100,6 +103,7 @@ pub mod device_key;
 pub mod did;
 pub mod pairing;
 pub mod pake;
+pub mod passkeys;
 pub mod password;
 pub mod policy;
 pub mod proof;
@@ -117,6 +121,7 @@ pub use pairing::{
     CreatedOffer, NewAccount, Offer, OfferCreator, OfferKind, PairedDevice, PairingCode,
     PairingError, PairingErrorKind, PairingService, PairingStart,
 };
+pub use passkeys::{NewPasskey, PasskeyError, PasskeyId, PasskeyStore, StoredPasskey};
 pub use password::{PasswordError, PasswordHasher, PasswordParams};
 pub use policy::{
     Action, ContentRating, Decision, DeviceContext, IpNetwork, Policy, PolicyEngine,

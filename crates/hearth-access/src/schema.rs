@@ -103,4 +103,28 @@ CREATE TABLE pairing_offers (
 CREATE INDEX pairing_offers_expires_at ON pairing_offers(expires_at);
 "#,
     },
+    Migration {
+        version: 3,
+        name: "passkeys",
+        sql: r#"
+-- WebAuthn credentials (passkeys), the sign-in beside the password.
+-- `passkey` is the credential as the server's WebAuthn library serialises
+-- it (JSON): the public key, the signature counter and the flags. It holds
+-- no secret; the private key never leaves the authenticator.
+CREATE TABLE passkeys (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    -- The authenticator's credential id, unique across the household.
+    credential_id BLOB NOT NULL UNIQUE,
+    passkey TEXT NOT NULL,
+    name TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_used INTEGER,
+    -- Signature counter of the last accepted assertion; 0 for
+    -- authenticators without one.
+    counter INTEGER NOT NULL DEFAULT 0 CHECK (counter >= 0)
+) STRICT;
+CREATE INDEX passkeys_user ON passkeys(user_id);
+"#,
+    },
 ];
