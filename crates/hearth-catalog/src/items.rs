@@ -43,6 +43,8 @@ pub struct ItemSummary {
     /// Whether a thumbnail can be made: always for video and images, for
     /// audio only with embedded cover art.
     pub has_thumbnail: bool,
+    /// Content rating an admin set, such as `PG-13`; `None` when unrated.
+    pub rating: Option<String>,
 }
 
 /// Everything known about one item.
@@ -158,7 +160,14 @@ pub struct ItemQuery {
     pub limit: u32,
     /// Include items whose file is missing.
     pub include_missing: bool,
+    /// Only items suitable for this age: rated for it, or unrated photos and
+    /// music. Unrated videos count as adult. `None` lists every item.
+    pub max_age: Option<u8>,
 }
+
+/// Age an unrated item of `kind` counts as in listings filtered by age:
+/// home photos and music suit everyone, an unknown film does not.
+pub const UNRATED_AGE_SQL: &str = "COALESCE(rating_age, CASE WHEN kind = 'video' THEN 18 ELSE 0 END)";
 
 /// One page of a listing.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -174,21 +183,24 @@ pub struct Page<T> {
 }
 
 const SUMMARY_COLUMNS: &str = "id, kind, title, mime, size, duration_ms, width, height, artist, album, missing, added_at, \
-     (kind != 'audio' OR json_extract(probe, '$.has_cover_art') = 1)";
+     (kind != 'audio' OR json_extract(probe, '$.has_cover_art') = 1), rating";
 
 pub(crate) fn list(conn: &Connection, query: &ItemQuery) -> Result<Page<ItemSummary>, CatalogError> {
     let limit = query.limit.clamp(1, MAX_PAGE_SIZE);
     let pattern = query.search.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(like_pattern);
 
     // Only fixed column names are spliced into the SQL; values are bound.
-    let filter = "(?1 OR missing = 0)
+    let filter = format!(
+        "(?1 OR missing = 0)
         AND (?2 IS NULL OR kind = ?2)
         AND (?3 IS NULL OR title LIKE ?3 ESCAPE '\\' OR artist LIKE ?3 ESCAPE '\\'
-             OR album LIKE ?3 ESCAPE '\\' OR display_path LIKE ?3 ESCAPE '\\')";
+             OR album LIKE ?3 ESCAPE '\\' OR display_path LIKE ?3 ESCAPE '\\')
+        AND (?6 IS NULL OR {UNRATED_AGE_SQL} <= ?6)"
+    );
     let kind = query.kind.map(|k| k.as_str());
     let total: i64 = conn.query_row(
         &format!("SELECT COUNT(*) FROM items WHERE {filter}"),
-        params![query.include_missing, kind, pattern],
+        params![query.include_missing, kind, pattern, rusqlite::types::Null, rusqlite::types::Null, query.max_age],
         |row| row.get(0),
     )?;
 
@@ -200,7 +212,7 @@ pub(crate) fn list(conn: &Connection, query: &ItemQuery) -> Result<Page<ItemSumm
     );
     let mut stmt = conn.prepare(&sql)?;
     let items = stmt
-        .query_map(params![query.include_missing, kind, pattern, limit, query.offset], summary_from_row)?
+        .query_map(params![query.include_missing, kind, pattern, limit, query.offset, query.max_age], summary_from_row)?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Page { items, total: total as u64, offset: query.offset, limit })
 }
@@ -210,7 +222,7 @@ pub(crate) fn get(conn: &Connection, id: &str) -> Result<Option<Item>, CatalogEr
         .query_row(
             &format!("SELECT {SUMMARY_COLUMNS}, display_path, sha256, probe FROM items WHERE id = ?1"),
             [id],
-            |row| Ok((summary_from_row(row)?, row.get::<_, String>(13)?, row.get::<_, String>(14)?, row.get::<_, String>(15)?)),
+            |row| Ok((summary_from_row(row)?, row.get::<_, String>(14)?, row.get::<_, String>(15)?, row.get::<_, String>(16)?)),
         )
         .optional()?;
     let Some((summary, path, sha256, probe_json)) = row else {
@@ -285,6 +297,26 @@ pub(crate) fn set_play_state(conn: &Connection, id: &str, position_ms: u64, comp
     Ok(changed > 0)
 }
 
+/// Sets or clears an item's rating; returns false for an unknown item.
+pub(crate) fn set_rating(conn: &Connection, id: &str, rating: Option<(&str, u8)>) -> Result<bool, CatalogError> {
+    let changed = conn.execute(
+        "UPDATE items SET rating = ?2, rating_age = ?3 WHERE id = ?1",
+        params![id, rating.map(|(label, _)| label), rating.map(|(_, age)| age)],
+    )?;
+    Ok(changed > 0)
+}
+
+/// Returns an item's kind, rating and the age it counts as, or None for
+/// an unknown item.
+pub(crate) fn rating(conn: &Connection, id: &str) -> Result<Option<(MediaKind, Option<String>, u8)>, CatalogError> {
+    let row = conn
+        .query_row(&format!("SELECT kind, rating, {UNRATED_AGE_SQL} FROM items WHERE id = ?1"), [id], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?, row.get::<_, u8>(2)?))
+        })
+        .optional()?;
+    Ok(row.map(|(kind, rating, age)| (MediaKind::parse(&kind).unwrap_or(MediaKind::Video), rating, age)))
+}
+
 fn summary_from_row(row: &Row) -> rusqlite::Result<ItemSummary> {
     let kind: String = row.get(1)?;
     Ok(ItemSummary {
@@ -301,6 +333,7 @@ fn summary_from_row(row: &Row) -> rusqlite::Result<ItemSummary> {
         missing: row.get(10)?,
         added_at: row.get(11)?,
         has_thumbnail: row.get(12)?,
+        rating: row.get(13)?,
     })
 }
 

@@ -164,6 +164,25 @@ impl Catalog {
         items::set_play_state(&*self.store.get()?, id, position_ms, completed)
     }
 
+    /// Sets an item's content rating (`label`, such as `PG-13`, and the
+    /// youngest age it suits), or clears it with `None`. Returns false for
+    /// an unknown item.
+    pub fn set_rating(&self, id: &str, rating: Option<(&str, u8)>) -> Result<bool, CatalogError> {
+        if !is_valid_item_id(id) {
+            return Ok(false);
+        }
+        items::set_rating(&*self.store.get()?, id, rating)
+    }
+
+    /// Returns an item's kind, its rating label and the age it counts as in
+    /// filtered listings, or None for an unknown item.
+    pub fn item_rating(&self, id: &str) -> Result<Option<(hearth_media::MediaKind, Option<String>, u8)>, CatalogError> {
+        if !is_valid_item_id(id) {
+            return Ok(None);
+        }
+        items::rating(&*self.store.get()?, id)
+    }
+
     /// Number of items that are not missing.
     pub fn item_count(&self) -> Result<u64, CatalogError> {
         let conn = self.store.get()?;

@@ -84,4 +84,12 @@ CREATE TABLE play_state (
     name: "files_item_index",
     // Move detection and the end-of-scan orphan check look files up by item.
     sql: "CREATE INDEX files_item ON files(item_id);",
+},
+Migration {
+    version: 3,
+    name: "item_ratings",
+    // A content rating set by an admin (such as PG-13) and the youngest age
+    // it suits, which listings filter on. NULL means unrated.
+    sql: "ALTER TABLE items ADD COLUMN rating TEXT;
+          ALTER TABLE items ADD COLUMN rating_age INTEGER CHECK (rating_age BETWEEN 0 AND 18);",
 }];

@@ -24,7 +24,7 @@ use hearth_access::proof::RequestBinding;
 use hearth_access::session::SessionLimits;
 use hearth_access::users::DeviceId;
 use hearth_access::{
-    Action, AuditEvent, Clock, PasswordHasher, Policy, PolicyEngine, ProofVerifier, RequestContext, RequestProof, RevocationRegistry,
+    Action, AuditEvent, Clock, ContentRating, PasswordHasher, Policy, PolicyEngine, ProofVerifier, RequestContext, RequestProof, RevocationRegistry,
     Session, SessionError, SessionManager, SystemClock, UserStore,
 };
 use hearth_store::Store;
@@ -59,6 +59,9 @@ pub enum AccessError {
     /// The pairing offers table failed.
     #[error(transparent)]
     Pairing(#[from] PairingError),
+    /// The passkeys table failed.
+    #[error(transparent)]
+    Passkeys(#[from] hearth_access::PasskeyError),
 }
 
 /// The household's users, sessions, policy and media grants.
@@ -77,24 +80,37 @@ pub struct Access {
     pub grants: MediaGrants,
     /// The clock every check uses.
     pub clock: Arc<dyn Clock>,
+    /// Passkeys and the WebAuthn challenges in flight.
+    pub passkeys: crate::api::passkeys::Passkeys,
 }
 
 impl Access {
     /// Opens the access tables in `store` with the household default policy
     /// in the host's current UTC offset.
-    pub fn open(store: Arc<Store>, hasher: PasswordHasher) -> Result<Arc<Self>, AccessError> {
+    /// `utc_offset_minutes` overrides the host's offset (`[access]
+    /// utc_offset_minutes`).
+    pub fn open(store: Arc<Store>, hasher: PasswordHasher, utc_offset_minutes: Option<i32>) -> Result<Arc<Self>, AccessError> {
+        let offset = match utc_offset_minutes {
+            Some(offset) if (-14 * 60..=14 * 60).contains(&offset) => offset,
+            Some(offset) => {
+                tracing::warn!(offset, "[access] utc_offset_minutes is outside -840..=840; using the host's time zone");
+                local_utc_offset_minutes()
+            }
+            None => local_utc_offset_minutes(),
+        };
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let revocations = Arc::new(RevocationRegistry::new());
         let users = Arc::new(UserStore::open(Arc::clone(&store), hasher, Arc::clone(&clock), Arc::clone(&revocations))?);
+        let passkeys = crate::api::passkeys::Passkeys::open(Arc::clone(&store), Arc::clone(&clock))?;
         let pairing = PairingService::open(store, Arc::clone(&users), Arc::clone(&clock))?;
-        let policy = PolicyEngine::new(Policy::household_default(local_utc_offset_minutes()), users.audit().clone(), Arc::clone(&clock));
+        let policy = PolicyEngine::new(Policy::household_default(offset), users.audit().clone(), Arc::clone(&clock));
         let sessions = SessionManager::new(
             Arc::clone(&clock),
             SessionLimits::default(),
             ProofVerifier::new(Arc::clone(&clock)),
             Arc::clone(&revocations),
         );
-        Ok(Arc::new(Self { users, pairing, sessions, policy, revocations, grants: MediaGrants::default(), clock }))
+        Ok(Arc::new(Self { users, pairing, sessions, policy, revocations, grants: MediaGrants::default(), clock, passkeys }))
     }
 
     /// Revokes a device and ends its sessions and grants at once.
@@ -121,6 +137,8 @@ fn local_utc_offset_minutes() -> i32 {
 /// One media grant: which item, and the session it belongs to.
 #[derive(Clone)]
 pub struct Grant {
+    /// The grant's id, as it appears in the media URL.
+    pub id: String,
     /// The item the grant opens.
     pub item_id: String,
     /// The session that asked for it.
@@ -153,21 +171,21 @@ impl MediaGrants {
         {
             grants.remove(&oldest);
         }
-        grants.insert(id.clone(), Grant { item_id: item_id.to_owned(), session: session.clone(), generations, expires_at });
+        grants.insert(id.clone(), Grant { id: id.clone(), item_id: item_id.to_owned(), session: session.clone(), generations, expires_at });
         Ok((id, expires_at))
     }
 
     /// Returns the live grant `id`, or why it is not usable. A grant whose
     /// user or device was revoked is dropped here.
-    pub fn check(&self, access: &Access, id: &str) -> Result<Grant, &'static str> {
+    pub fn check(&self, access: &Access, id: &str) -> Result<Grant, (AuthFailure, &'static str)> {
         let now = access.clock.now();
         let mut grants = self.grants.lock().unwrap_or_else(|p| p.into_inner());
         let Some(grant) = grants.get(id).cloned() else {
-            return Err("unknown or expired media grant");
+            return Err((AuthFailure::Expired, "unknown or expired media grant; ask for a new one"));
         };
         if grant.expires_at <= now {
             grants.remove(id);
-            return Err("media grant expired");
+            return Err((AuthFailure::Expired, "media grant expired; ask for a new one"));
         }
         let (user_generation, device_generation) = grant.generations;
         if access
@@ -176,7 +194,7 @@ impl MediaGrants {
             .is_err()
         {
             grants.remove(id);
-            return Err("media grant revoked with its device or user");
+            return Err((AuthFailure::Revoked, "media grant revoked with its device or user"));
         }
         Ok(grant)
     }
@@ -236,6 +254,7 @@ pub fn session_failure(error: &SessionError) -> Response {
     let failure = match error {
         SessionError::Expired { .. } | SessionError::NotFound => AuthFailure::Expired,
         SessionError::Revoked { .. } | SessionError::UserDisabled => AuthFailure::Revoked,
+        SessionError::DeviceNotUsable { reason } if reason.contains("revoked") => AuthFailure::Revoked,
         _ => AuthFailure::Invalid,
     };
     unauthorized(failure, &error.to_string())
@@ -383,7 +402,8 @@ async fn check(state: AppState, mut request: Request, next: Next) -> Response {
 
     if let Guard::Session(Some(action)) = guard {
         let resource = request.uri().path().to_owned();
-        let context = RequestContext::from_session(&session, action, resource, None, source_address(&request));
+        let rating = if action.is_item_action() { item_rating(&state, &resource).await } else { None };
+        let context = RequestContext::from_session(&session, action, resource, rating, source_address(&request));
         match access.policy.decide(&context) {
             Ok(decision) if decision.allowed => {}
             Ok(decision) => return forbidden(&decision.reason),
@@ -405,4 +425,18 @@ async fn check(state: AppState, mut request: Request, next: Next) -> Response {
         }
     });
     next.run(request).await
+}
+
+/// Returns the rating the policy weighs for the item in `path`
+/// (`/api/v1/items/{id}/...`): the admin's rating, else G for unrated
+/// photos and music, else `None` (unrated, which counts as adult).
+async fn item_rating(state: &AppState, path: &str) -> Option<ContentRating> {
+    let id = path.split('/').nth(4)?.to_owned();
+    let catalog = Arc::clone(&state.catalog);
+    let found = tokio::task::spawn_blocking(move || catalog.item_rating(&id)).await.ok()?.ok()??;
+    match found {
+        (_, Some(label), _) => label.parse().ok(),
+        (hearth_media::MediaKind::Video, None, _) => None,
+        (_, None, _) => Some(ContentRating::G),
+    }
 }

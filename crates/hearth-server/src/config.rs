@@ -148,6 +148,19 @@ pub struct FileConfig {
     /// The QKD key management entity (KME) for link keys. Without it, link
     /// keys between nodes use X-Wing alone.
     pub qkd: Option<QkdSection>,
+    /// The household's access policy settings.
+    #[serde(default)]
+    pub access: AccessSection,
+}
+
+/// The `[access]` table.
+#[derive(Debug, Default, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessSection {
+    /// Offset of the household's local time from UTC in minutes, for the
+    /// policy's hours (such as a child's 07:00 to 20:00). Default: the
+    /// host's time zone, which a NAS often keeps at UTC.
+    pub utc_offset_minutes: Option<i32>,
 }
 
 /// The `[node]` table: how this node names itself to other nodes.

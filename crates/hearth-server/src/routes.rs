@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 use axum::Router;
 use axum::http::Method;
 use hearth_access::Action;
-use axum::routing::{MethodRouter, get, post, put};
+use axum::routing::{MethodRouter, delete, get, post, put};
 
 use crate::state::AppState;
 use crate::{api, web};
@@ -64,6 +64,14 @@ pub fn table() -> Vec<Route> {
         route(Method::POST, "/api/v1/logout", any_session, post(api::logout)),
         route(Method::GET, "/api/v1/session", any_session, get(api::session)),
         route(Method::GET, "/api/v1/connection", any_session, get(api::connection)),
+        // Passkeys: sign-in needs a paired device's proof, like /api/v1/login;
+        // each user manages only their own, so no policy action applies.
+        route(Method::POST, "/api/v1/passkeys/login/start", Public, post(api::passkeys::login_start)),
+        route(Method::POST, "/api/v1/passkeys/login/finish", Public, post(api::passkeys::login_finish)),
+        route(Method::POST, "/api/v1/passkeys/register/start", any_session, post(api::passkeys::register_start)),
+        route(Method::POST, "/api/v1/passkeys/register/finish", any_session, post(api::passkeys::register_finish)),
+        route(Method::GET, "/api/v1/passkeys", any_session, get(api::passkeys::list)),
+        route(Method::DELETE, "/api/v1/passkeys/{id}", any_session, delete(api::passkeys::delete)),
         route(Method::GET, "/api/v1/connections", needs(ManageServer), get(api::connections)),
         route(Method::GET, "/api/v1/items", needs(BrowseLibrary), get(api::items::list)),
         route(Method::GET, "/api/v1/items/{id}", needs(ViewItem), get(api::items::show)),
@@ -71,6 +79,7 @@ pub fn table() -> Vec<Route> {
         route(Method::GET, "/api/v1/items/{id}/stream", needs(PlayItem), get(api::items::stream)),
         route(Method::PUT, "/api/v1/items/{id}/play-state", needs(PlayItem), put(api::items::set_play_state)),
         route(Method::POST, "/api/v1/items/{id}/grant", needs(PlayItem), post(api::account::grant)),
+        route(Method::PUT, "/api/v1/items/{id}/rating", needs(ManagePolicy), put(api::items::set_rating)),
         route(Method::GET, "/media/{grant}/stream", Grant, get(api::account::grant_stream)),
         route(Method::GET, "/media/{grant}/thumbnail", Grant, get(api::account::grant_thumbnail)),
         route(Method::GET, "/api/v1/keys", any_session, get(api::keys::list)),
@@ -102,6 +111,7 @@ pub fn table() -> Vec<Route> {
         route(Method::GET, "/pair.js", Public, get(web::pair_js)),
         route(Method::GET, "/device.js", Public, get(web::device_js)),
         route(Method::GET, "/spake2.js", Public, get(web::spake2_js)),
+        route(Method::GET, "/passkeys.js", Public, get(web::passkeys_js)),
     ]
 }
 

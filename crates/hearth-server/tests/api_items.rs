@@ -7,14 +7,19 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::device::{TestDevice, assert_proof_challenge};
 use common::{SAMPLES, SOUNDS, Server, require_samples};
 use hearth_pqc::KeyExchangePolicy;
+use reqwest::Method;
 
-fn sample_server() -> Server {
+/// Starts a server on the sample and sound libraries, signs in an admin
+/// device and waits for the scan.
+fn sample_server() -> (Server, TestDevice) {
     require_samples();
     let server = Server::start(&[Path::new(SAMPLES), Path::new(SOUNDS)]);
-    server.wait_for_scan();
-    server
+    let admin = server.admin_device();
+    admin.wait_for_scan(&server);
+    (server, admin)
 }
 
 fn find(items: &[serde_json::Value], mime: &str, title: &str) -> String {
@@ -29,9 +34,8 @@ fn find(items: &[serde_json::Value], mime: &str, title: &str) -> String {
 
 #[test]
 fn thumbnails_for_each_kind_are_cached() {
-    let server = sample_server();
-    let items = server.items();
-    let client = server.client(KeyExchangePolicy::HybridPreferred);
+    let (server, admin) = sample_server();
+    let items = admin.items();
     let cases = [
         (find(&items, "video/mp4", "movie-hello"), true),
         (find(&items, "image/jpeg", "IMG 1054"), true),
@@ -40,8 +44,7 @@ fn thumbnails_for_each_kind_are_cached() {
     ];
 
     for (id, has_picture) in cases {
-        let url = server.url(&format!("/api/v1/items/{id}/thumbnail"));
-        let response = client.get(&url).bearer_auth(&server.admin_token).send().unwrap();
+        let response = admin.request(Method::GET, &format!("/api/v1/items/{id}/thumbnail"), None);
         if !has_picture {
             assert_eq!(response.status(), 404, "{id}");
             continue;
@@ -58,12 +61,12 @@ fn thumbnails_for_each_kind_are_cached() {
 
 #[test]
 fn listing_pages_searches_and_filters() {
-    let server = sample_server();
+    let (_server, admin) = sample_server();
 
-    let all = server.get_json("/api/v1/items?limit=500");
-    let page = server.get_json("/api/v1/items?limit=5&offset=5&sort=size&order=desc");
-    let videos = server.get_json("/api/v1/items?kind=video&limit=500");
-    let search = server.get_json("/api/v1/items?q=hello&limit=500");
+    let all = admin.get_json("/api/v1/items?limit=500");
+    let page = admin.get_json("/api/v1/items?limit=5&offset=5&sort=size&order=desc");
+    let videos = admin.get_json("/api/v1/items?kind=video&limit=500");
+    let search = admin.get_json("/api/v1/items?q=hello&limit=500");
 
     let total = all["total"].as_u64().unwrap();
     assert!(total >= 50, "expected the sample and sound libraries, got {total} items");
@@ -77,28 +80,23 @@ fn listing_pages_searches_and_filters() {
 
 #[test]
 fn unknown_and_malformed_ids_answer_404() {
-    let server = sample_server();
-    let client = server.client(KeyExchangePolicy::HybridPreferred);
+    let (_server, admin) = sample_server();
 
     for path in ["/api/v1/items/0123456789abcdef0123456789abcdef", "/api/v1/items/..%2f..%2fetc%2fpasswd/stream", "/api/v1/items/1/thumbnail"] {
-        let response = client.get(server.url(path)).bearer_auth(&server.admin_token).send().unwrap();
+        let response = admin.request(Method::GET, path, None);
         assert_eq!(response.status(), 404, "{path}");
     }
 }
 
 #[test]
 fn play_state_round_trips() {
-    let server = sample_server();
-    let id = find(&server.items(), "video/mp4", "movie-hello");
-    let client = server.client(KeyExchangePolicy::HybridPreferred);
+    let (server, admin) = sample_server();
+    let adult = server.adult_device();
+    let id = find(&admin.items(), "video/mp4", "movie-hello");
 
-    let stored = client
-        .put(server.url(&format!("/api/v1/items/{id}/play-state")))
-        .bearer_auth(&server.member_token)
-        .json(&serde_json::json!({ "position_ms": 3500, "completed": false }))
-        .send()
-        .unwrap();
-    let item = server.get_json(&format!("/api/v1/items/{id}"));
+    let body = serde_json::json!({ "position_ms": 3500, "completed": false });
+    let stored = adult.request(Method::PUT, &format!("/api/v1/items/{id}/play-state"), Some(&body));
+    let item = admin.get_json(&format!("/api/v1/items/{id}"));
 
     assert_eq!(stored.status(), 204);
     assert_eq!(item["play_state"]["position_ms"], 3500);
@@ -107,12 +105,11 @@ fn play_state_round_trips() {
 
 #[test]
 fn rescan_streams_progress_events() {
-    let server = sample_server();
-    let client = server.client(KeyExchangePolicy::HybridPreferred);
-    let events = client.get(server.url("/api/v1/scan/events")).bearer_auth(&server.admin_token).send().unwrap();
+    let (_server, admin) = sample_server();
+    let events = admin.request(Method::GET, "/api/v1/scan/events", None);
     assert_eq!(events.headers()["content-type"], "text/event-stream");
 
-    let started = client.post(server.url("/api/v1/scan")).bearer_auth(&server.admin_token).send().unwrap();
+    let started = admin.request(Method::POST, "/api/v1/scan", None);
     assert_eq!(started.status(), 202);
 
     // Read events until a library reports done after the rescan started.
@@ -140,15 +137,14 @@ fn rescan_streams_progress_events() {
 
 #[test]
 fn security_headers_on_every_response() {
-    let server = sample_server();
+    let (server, admin) = sample_server();
     let client = server.client(KeyExchangePolicy::HybridPreferred);
 
-    for (path, token) in [("/", Some(&server.admin_token)), ("/login", None), ("/api/v1/items", None)] {
-        let mut request = client.get(server.url(path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
+    for (path, signed) in [("/", true), ("/login", false), ("/api/v1/items", false)] {
+        let response = if signed { admin.request(Method::GET, path, None) } else { client.get(server.url(path)).send().unwrap() };
+        if path == "/api/v1/items" {
+            assert_proof_challenge(&response, "unsigned item list");
         }
-        let response = request.send().unwrap();
         let headers = response.headers();
         assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
         assert_eq!(headers["x-frame-options"], "DENY", "{path}");
@@ -163,8 +159,9 @@ fn fifo_swapped_for_indexed_file_fails_fast() {
     let film = library.path().join("film.mp4");
     std::fs::copy(Path::new(SAMPLES).join("movie2/movie-hello.mp4"), &film).unwrap();
     let server = Server::start_with(&[library.path()], &["--no-watch"]);
-    server.wait_for_scan();
-    let id = server.items()[0]["id"].as_str().unwrap().to_owned();
+    let admin = server.admin_device();
+    admin.wait_for_scan(&server);
+    let id = admin.items()[0]["id"].as_str().unwrap().to_owned();
 
     // Swap the indexed file for a named pipe; without the watcher the item
     // stays listed, and opening the pipe for reading would block forever.
@@ -173,13 +170,8 @@ fn fifo_swapped_for_indexed_file_fails_fast() {
     // SAFETY: `fifo` is a valid NUL-terminated path that outlives the call.
     assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
     let started = Instant::now();
-    let response = server
-        .client(KeyExchangePolicy::HybridPreferred)
-        .get(server.url(&format!("/api/v1/items/{id}/stream")))
-        .bearer_auth(&server.admin_token)
-        .timeout(Duration::from_secs(10))
-        .send()
-        .expect("stream request must not hang on a FIFO");
+    // The device's client gives up after 60 s, so a hang fails the test.
+    let response = admin.request(Method::GET, &format!("/api/v1/items/{id}/stream"), None);
 
     assert_eq!(response.status(), 404);
     assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
@@ -189,13 +181,9 @@ fn fifo_swapped_for_indexed_file_fails_fast() {
 fn zero_limit_is_rejected() {
     let library = tempfile::tempdir().unwrap();
     let server = Server::start(&[library.path()]);
+    let admin = server.admin_device();
 
-    let response = server
-        .client(KeyExchangePolicy::HybridPreferred)
-        .get(server.url("/api/v1/items?limit=0"))
-        .bearer_auth(&server.admin_token)
-        .send()
-        .unwrap();
+    let response = admin.request(Method::GET, "/api/v1/items?limit=0", None);
 
     assert_eq!(response.status(), 400);
 }

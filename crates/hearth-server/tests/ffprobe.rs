@@ -1,6 +1,7 @@
 //! Debian's ffprobe reads a stream over HTTPS with the household CA and a
-//! bearer token. Its TLS comes from GnuTLS, which in Debian 12 (3.7.9) has no
-//! ML-KEM, so the server must fall back to X25519 for it.
+//! media grant's URL, since it cannot sign requests. Its TLS comes from
+//! GnuTLS, which in Debian 12 (3.7.9) has no ML-KEM, so the server must fall
+//! back to X25519 for it.
 
 mod common;
 
@@ -8,7 +9,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use common::device::{TestDevice, assert_proof_challenge};
 use common::{SAMPLES, SOUNDS, Server};
+use hearth_pqc::KeyExchangePolicy;
 
 /// The H.264/AAC sample, 1280x720, 8.3 s.
 const MOVIE: &str = "movie2/movie-hello.mp4";
@@ -19,14 +22,15 @@ const FFPROBE_LIMIT: Duration = Duration::from_secs(60);
 fn ffprobe_reads_stream_over_x25519_fallback() {
     common::require_samples();
     let server = Server::start(&[Path::new(SAMPLES), Path::new(SOUNDS)]);
-    server.wait_for_scan();
-    let url = server.url(&format!("/api/v1/items/{}/stream", movie_id(&server)));
+    let admin = server.admin_device();
+    admin.wait_for_scan(&server);
+    let grant = admin.grant(&movie_id(&admin));
+    let url = server.url(grant["stream_url"].as_str().expect("stream_url"));
     let local = probe_json(&ffprobe(&[Path::new(SAMPLES).join(MOVIE).to_str().expect("UTF-8 sample path")]));
 
-    let before = server.connection_mark();
-    let headers = format!("Authorization: Bearer {}\r\n", server.admin_token);
-    let output = ffprobe(&["-ca_file", server.ca_file().to_str().expect("UTF-8 CA path"), "-tls_verify", "1", "-headers", &headers, &url]);
-    let after = server.connection_mark();
+    let before = admin.connection_mark(&server);
+    let output = ffprobe(&["-ca_file", server.ca_file().to_str().expect("UTF-8 CA path"), "-tls_verify", "1", &url]);
+    let after = admin.connection_mark(&server);
     let remote = probe_json(&output);
 
     let local_duration = duration_seconds(&local);
@@ -42,7 +46,7 @@ fn ffprobe_reads_stream_over_x25519_fallback() {
     assert_eq!(remote_video["width"], local_video["width"]);
     assert_eq!(remote_video["height"], local_video["height"]);
 
-    let connections = server.connections_between(before, after);
+    let connections = admin.connections_between(before, after);
     assert!(!connections.is_empty(), "no connection logged between marks {before} and {after}");
     for connection in &connections {
         assert_eq!(connection["key_exchange_group"], "X25519", "ffprobe connection {connection}");
@@ -51,23 +55,31 @@ fn ffprobe_reads_stream_over_x25519_fallback() {
 }
 
 #[test]
-fn ffprobe_without_token_gets_401() {
+fn ffprobe_without_session_or_grant_gets_401() {
     common::require_samples();
     let server = Server::start(&[Path::new(SAMPLES), Path::new(SOUNDS)]);
-    server.wait_for_scan();
-    let url = server.url(&format!("/api/v1/items/{}/stream", movie_id(&server)));
+    let admin = server.admin_device();
+    admin.wait_for_scan(&server);
+    let item_url = server.url(&format!("/api/v1/items/{}/stream", movie_id(&admin)));
+    // The length of a real grant id (32 bytes, b64u), but never issued.
+    let forged_url = server.url(&format!("/media/{}/stream", "A".repeat(43)));
+    let client = server.client(KeyExchangePolicy::HybridPreferred);
 
-    let output = ffprobe(&["-ca_file", server.ca_file().to_str().expect("UTF-8 CA path"), "-tls_verify", "1", &url]);
+    for (what, url) in [("unsigned item stream", &item_url), ("unknown grant", &forged_url)] {
+        let output = ffprobe(&["-ca_file", server.ca_file().to_str().expect("UTF-8 CA path"), "-tls_verify", "1", url]);
+        let unsigned = client.get(url).send().expect("request");
 
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "ffprobe read the stream without a token");
-    assert!(stderr.contains("401 Unauthorized"), "ffprobe stderr lacks the 401: {stderr}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "ffprobe read the {what} without a session");
+        assert!(stderr.contains("401 Unauthorized"), "{what}: ffprobe stderr lacks the 401: {stderr}");
+        assert_proof_challenge(&unsigned, what);
+    }
 }
 
 /// The id of the H.264 sample. Its folder also contains Theora, MPEG-1 and AVI
 /// files with the same title, so the MIME type picks it.
-fn movie_id(server: &Server) -> String {
-    let videos = server.get_json("/api/v1/items?kind=video&limit=500");
+fn movie_id(device: &TestDevice) -> String {
+    let videos = device.get_json("/api/v1/items?kind=video&limit=500");
     let matches: Vec<&serde_json::Value> = videos["items"]
         .as_array()
         .expect("items array")

@@ -8,7 +8,8 @@ use std::io::Write;
 use std::process::Command;
 
 use common::Server;
-use hearth_pqc::KeyExchangePolicy;
+use common::device::TestDevice;
+use reqwest::Method;
 
 /// Fetches the leaf certificate of a fresh TLS connection, verified against
 /// the household CA.
@@ -19,16 +20,17 @@ fn leaf_certificate(server: &Server) -> Vec<u8> {
     tls.conn.peer_certificates().expect("server sent certificates")[0].to_vec()
 }
 
-fn keys(server: &Server) -> Vec<serde_json::Value> {
-    server.get_json("/api/v1/keys").as_array().expect("key list").clone()
+fn keys(device: &TestDevice) -> Vec<serde_json::Value> {
+    device.get_json("/api/v1/keys").as_array().expect("key list").clone()
 }
 
 #[test]
 fn cli_rotation_replaces_certificate_and_signing_key() {
     let library = tempfile::tempdir().unwrap();
     let server = Server::start(&[library.path()]);
+    let admin = server.admin_device();
     let old_leaf = leaf_certificate(&server);
-    let old_keys = keys(&server);
+    let old_keys = keys(&admin);
     assert_eq!(old_keys.len(), 1, "{old_keys:?}");
 
     let output = Command::new(env!("CARGO_BIN_EXE_hearth"))
@@ -48,7 +50,7 @@ fn cli_rotation_replaces_certificate_and_signing_key() {
     };
     assert_eq!(report["tls_certificate_sha256"], fingerprint);
 
-    let new_keys = keys(&server);
+    let new_keys = keys(&admin);
     assert_eq!(new_keys.len(), 2);
     assert_eq!(new_keys[0]["key_id"], old_keys[0]["key_id"], "old verifying key must stay published");
     assert_eq!(new_keys[0]["current"], false);
@@ -63,14 +65,10 @@ fn cli_rotation_replaces_certificate_and_signing_key() {
 fn member_cannot_rotate_keys() {
     let library = tempfile::tempdir().unwrap();
     let server = Server::start(&[library.path()]);
+    let adult = server.adult_device();
 
-    let response = server
-        .client(KeyExchangePolicy::HybridPreferred)
-        .post(server.url("/api/v1/admin/rotate-keys"))
-        .bearer_auth(&server.member_token)
-        .send()
-        .unwrap();
+    let response = adult.request(Method::POST, "/api/v1/admin/rotate-keys", None);
 
     assert_eq!(response.status(), 403);
-    assert_eq!(keys(&server).len(), 1);
+    assert_eq!(keys(&adult).len(), 1);
 }

@@ -1,6 +1,8 @@
-//! A member token never receives where a photo or video was made: the
-//! stream of a running server is checked with kamadak-exif (through
-//! `hearth_media::probe`) and ffprobe, while the admin token gets the
+//! A member never receives where a photo or video was made. A member is a
+//! device signed in for any role but admin, and the rule covers the signed
+//! item routes and the media grants issued in its session. The stream of a
+//! running server is checked with kamadak-exif (through
+//! `hearth_media::probe`) and ffprobe, while an admin device gets the
 //! original bytes.
 
 mod common;
@@ -9,9 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use common::device::TestDevice;
 use common::{SAMPLES, Server, require_samples};
 use hearth_media::{LocationPatch, location_patches};
 use hearth_pqc::KeyExchangePolicy;
+use reqwest::Method;
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{ETAG, IF_RANGE, RANGE};
 
@@ -24,9 +28,13 @@ const GPS_VIDEO: &str = "movie1/VID_20191220_170832.mp4";
 /// Limit of one probe of a downloaded file; a run takes well under a second.
 const PROBE_LIMIT: Duration = Duration::from_secs(30);
 
-/// A server whose library contains the GPS photo and the phone video.
+/// A server whose library contains the GPS photo and the phone video, with
+/// a signed-in admin device and a signed-in adult device.
 struct Library {
     server: Server,
+    admin: TestDevice,
+    adult: TestDevice,
+    /// A client without a session, for grant URLs as a media element uses them.
     client: Client,
     photo_id: String,
     video_id: String,
@@ -42,9 +50,11 @@ impl Library {
         std::fs::copy(Path::new(SAMPLES).join(GPS_PHOTO), library.path().join("walk.jpg")).unwrap();
         std::fs::copy(Path::new(SAMPLES).join(GPS_VIDEO), library.path().join("clip.mp4")).unwrap();
         let server = Server::start(&[library.path()]);
-        server.wait_for_scan();
+        let admin = server.admin_device();
+        let adult = server.adult_device();
+        admin.wait_for_scan(&server);
 
-        let items = server.items();
+        let items = admin.items();
         let id_of = |kind: &str| {
             let item = items.iter().find(|item| item["kind"] == kind).unwrap_or_else(|| panic!("no {kind} item in {items:?}"));
             item["id"].as_str().unwrap().to_owned()
@@ -52,21 +62,38 @@ impl Library {
         let photo_id = id_of("image");
         let video_id = id_of("video");
         let client = server.client(KeyExchangePolicy::HybridPreferred);
-        Self { server, client, photo_id, video_id, downloads: tempfile::tempdir().unwrap(), _library: library }
+        Self { server, admin, adult, client, photo_id, video_id, downloads: tempfile::tempdir().unwrap(), _library: library }
     }
 
-    /// Sends GET `/api/v1/items/{id}/{what}` with `token` and extra headers.
-    fn get(&self, id: &str, what: &str, token: &str, headers: &[(reqwest::header::HeaderName, &str)]) -> Response {
-        let mut request = self.client.get(self.server.url(&format!("/api/v1/items/{id}/{what}"))).bearer_auth(token);
-        for (name, value) in headers {
-            request = request.header(name, *value);
-        }
-        request.send().expect("request")
+    /// Sends GET `/api/v1/items/{id}/{what}`, signed by `device`, with extra headers.
+    fn get(&self, device: &TestDevice, id: &str, what: &str, headers: &[(reqwest::header::HeaderName, &str)]) -> Response {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(name, value)| (name.as_str(), *value)).collect();
+        device.request_with_headers(Method::GET, &format!("/api/v1/items/{id}/{what}"), None, &headers)
     }
 
-    /// Downloads the whole stream of `id` with `token` into a file named `name`.
-    fn download(&self, id: &str, token: &str, name: &str) -> (Vec<u8>, PathBuf) {
-        let response = self.get(id, "stream", token, &[]);
+    /// Requests a grant on `id` in `device`'s session, then sends GET to its
+    /// `url_field` (`stream_url` or `thumbnail_url`) without a session, as
+    /// a media element does.
+    fn get_granted(&self, device: &TestDevice, id: &str, url_field: &str) -> Response {
+        let grant = device.grant(id);
+        let path = grant[url_field].as_str().unwrap_or_else(|| panic!("grant without {url_field}: {grant}"));
+        self.client.get(self.server.url(path)).send().expect("request")
+    }
+
+    /// Downloads the whole stream of `id`, signed by `device`, into a file named `name`.
+    fn download(&self, device: &TestDevice, id: &str, name: &str) -> (Vec<u8>, PathBuf) {
+        let response = self.get(device, id, "stream", &[]);
+        self.save(response, name)
+    }
+
+    /// Downloads the whole stream of `id` through a grant issued in
+    /// `device`'s session into a file named `name`.
+    fn download_granted(&self, device: &TestDevice, id: &str, name: &str) -> (Vec<u8>, PathBuf) {
+        let response = self.get_granted(device, id, "stream_url");
+        self.save(response, name)
+    }
+
+    fn save(&self, response: Response, name: &str) -> (Vec<u8>, PathBuf) {
         assert_eq!(response.status(), 200, "stream of {name}");
         let bytes = response.bytes().unwrap().to_vec();
         let path = self.downloads.path().join(name);
@@ -113,47 +140,45 @@ fn location_tags(probe: &serde_json::Value) -> Vec<String> {
 #[test]
 fn member_photo_has_no_gps() {
     let library = Library::start();
-    let original_bytes = original(GPS_PHOTO);
-    let original_exif = exif_of(&Path::new(SAMPLES).join(GPS_PHOTO)).expect("the sample has EXIF");
-    assert!(original_exif.gps.is_some(), "the sample has a GPS position");
 
-    let (bytes, path) = library.download(&library.photo_id, &library.server.member_token, "member.jpg");
+    let (bytes, path) = library.download(&library.adult, &library.photo_id, "member.jpg");
 
-    assert_eq!(bytes.len(), original_bytes.len());
-    assert_ne!(bytes, original_bytes);
-    let exif = exif_of(&path).expect("the rest of the EXIF stays");
-    assert_eq!(exif.gps, None);
-    assert_eq!(exif.orientation, original_exif.orientation);
-    assert_eq!(exif.camera_model, original_exif.camera_model);
-    let original_pixels = image::load_from_memory(&original_bytes).unwrap().to_rgb8();
-    let member_pixels = image::load_from_memory(&bytes).unwrap().to_rgb8();
-    assert!(member_pixels == original_pixels, "the member's picture differs");
+    assert_photo_without_gps(&bytes, &path);
 }
 
 #[test]
 fn member_video_has_no_location_tag() {
     let library = Library::start();
-    let original_probe = ffprobe(&Path::new(SAMPLES).join(GPS_VIDEO));
-    assert!(!location_tags(&original_probe).is_empty(), "the sample has a location tag");
 
-    let (bytes, path) = library.download(&library.video_id, &library.server.member_token, "member.mp4");
+    let (bytes, path) = library.download(&library.adult, &library.video_id, "member.mp4");
 
-    assert_eq!(bytes.len(), original(GPS_VIDEO).len());
-    let probe = ffprobe(&path);
-    assert_eq!(location_tags(&probe), Vec::<String>::new());
-    assert_eq!(probe["format"]["duration"], original_probe["format"]["duration"]);
-    assert_eq!(probe["streams"].as_array().map(Vec::len), original_probe["streams"].as_array().map(Vec::len));
+    assert_video_without_location(&bytes, &path);
+}
+
+#[test]
+fn member_grant_streams_have_no_location() {
+    let library = Library::start();
+
+    let (photo, photo_path) = library.download_granted(&library.adult, &library.photo_id, "member-grant.jpg");
+    let (video, video_path) = library.download_granted(&library.adult, &library.video_id, "member-grant.mp4");
+
+    assert_photo_without_gps(&photo, &photo_path);
+    assert_video_without_location(&video, &video_path);
 }
 
 #[test]
 fn admin_stream_is_the_original() {
     let library = Library::start();
 
-    let (photo, _) = library.download(&library.photo_id, &library.server.admin_token, "admin.jpg");
-    let (video, _) = library.download(&library.video_id, &library.server.admin_token, "admin.mp4");
+    let (photo, _) = library.download(&library.admin, &library.photo_id, "admin.jpg");
+    let (video, _) = library.download(&library.admin, &library.video_id, "admin.mp4");
+    let (granted_photo, _) = library.download_granted(&library.admin, &library.photo_id, "admin-grant.jpg");
+    let (granted_video, _) = library.download_granted(&library.admin, &library.video_id, "admin-grant.mp4");
 
     assert!(photo == original(GPS_PHOTO), "the admin's photo differs from the file");
     assert!(video == original(GPS_VIDEO), "the admin's video differs from the file");
+    assert!(granted_photo == original(GPS_PHOTO), "the photo of the admin's grant differs from the file");
+    assert!(granted_video == original(GPS_VIDEO), "the video of the admin's grant differs from the file");
 }
 
 #[test]
@@ -174,11 +199,11 @@ fn member_range_inside_gps_region_is_patched() {
     // A range that starts inside the patch and ends after it.
     let range = format!("bytes={}-{}", first + 1, last + 16);
 
-    let member = library.get(&library.photo_id, "stream", &library.server.member_token, &[(RANGE, &range)]);
+    let member = library.get(&library.adult, &library.photo_id, "stream", &[(RANGE, &range)]);
     let member_etag = member.headers()[ETAG].to_str().unwrap().to_owned();
     assert_eq!(member.status(), 206);
     let member_body = member.bytes().unwrap();
-    let admin = library.get(&library.photo_id, "stream", &library.server.admin_token, &[(RANGE, &range)]);
+    let admin = library.get(&library.admin, &library.photo_id, "stream", &[(RANGE, &range)]);
     let admin_etag = admin.headers()[ETAG].to_str().unwrap().to_owned();
     let admin_body = admin.bytes().unwrap();
 
@@ -193,7 +218,7 @@ fn member_range_inside_gps_region_is_patched() {
     assert!(member_etag.ends_with("-r\""), "member ETag {member_etag}");
 
     // A member who presents the admin's validator gets the whole patched file.
-    let mixed = library.get(&library.photo_id, "stream", &library.server.member_token, &[(RANGE, &range), (IF_RANGE, &admin_etag)]);
+    let mixed = library.get(&library.adult, &library.photo_id, "stream", &[(RANGE, &range), (IF_RANGE, &admin_etag)]);
     assert_eq!(mixed.status(), 200);
     assert!(mixed.bytes().unwrap()[..] == expected[..], "If-Range fallback is not the patched file");
 }
@@ -202,19 +227,53 @@ fn member_range_inside_gps_region_is_patched() {
 fn member_thumbnail_has_no_exif() {
     let library = Library::start();
 
-    let response = library.get(&library.photo_id, "thumbnail", &library.server.member_token, &[]);
+    let signed = library.get(&library.adult, &library.photo_id, "thumbnail", &[]);
+    let granted = library.get_granted(&library.adult, &library.photo_id, "thumbnail_url");
 
-    assert_eq!(response.status(), 200);
-    let thumbnail = response.bytes().unwrap();
-    let segments = app_segments(&thumbnail);
-    assert!(!segments.is_empty() || thumbnail.starts_with(&[0xFF, 0xD8]), "the thumbnail is a JPEG");
-    for (marker, payload) in segments {
-        assert!(!payload.starts_with(b"Exif\0\0"), "APP{} holds EXIF", marker - 0xE0);
-        assert!(!payload.starts_with(b"http://ns.adobe.com/xap/1.0/"), "APP{} holds XMP", marker - 0xE0);
+    for (name, response) in [("thumbnail.jpg", signed), ("granted-thumbnail.jpg", granted)] {
+        assert_eq!(response.status(), 200, "{name}");
+        let thumbnail = response.bytes().unwrap();
+        let segments = app_segments(&thumbnail);
+        assert!(!segments.is_empty() || thumbnail.starts_with(&[0xFF, 0xD8]), "{name} is a JPEG");
+        for (marker, payload) in segments {
+            assert!(!payload.starts_with(b"Exif\0\0"), "{name}: APP{} holds EXIF", marker - 0xE0);
+            assert!(!payload.starts_with(b"http://ns.adobe.com/xap/1.0/"), "{name}: APP{} holds XMP", marker - 0xE0);
+        }
+        let path = library.downloads.path().join(name);
+        std::fs::write(&path, &thumbnail).unwrap();
+        assert_eq!(exif_of(&path), None, "{name}");
     }
-    let path = library.downloads.path().join("thumbnail.jpg");
-    std::fs::write(&path, &thumbnail).unwrap();
-    assert_eq!(exif_of(&path), None);
+}
+
+/// Asserts that a member's download of [`GPS_PHOTO`] is the photo with its
+/// GPS position blanked: same size, same pixels, the rest of the EXIF kept.
+fn assert_photo_without_gps(bytes: &[u8], path: &Path) {
+    let original_bytes = original(GPS_PHOTO);
+    let original_exif = exif_of(&Path::new(SAMPLES).join(GPS_PHOTO)).expect("the sample has EXIF");
+    assert!(original_exif.gps.is_some(), "the sample has a GPS position");
+
+    assert_eq!(bytes.len(), original_bytes.len());
+    assert_ne!(bytes, original_bytes);
+    let exif = exif_of(path).expect("the rest of the EXIF stays");
+    assert_eq!(exif.gps, None);
+    assert_eq!(exif.orientation, original_exif.orientation);
+    assert_eq!(exif.camera_model, original_exif.camera_model);
+    let original_pixels = image::load_from_memory(&original_bytes).unwrap().to_rgb8();
+    let member_pixels = image::load_from_memory(bytes).unwrap().to_rgb8();
+    assert!(member_pixels == original_pixels, "the member's picture differs");
+}
+
+/// Asserts that a member's download of [`GPS_VIDEO`] has no location tag
+/// left and otherwise probes like the original.
+fn assert_video_without_location(bytes: &[u8], path: &Path) {
+    let original_probe = ffprobe(&Path::new(SAMPLES).join(GPS_VIDEO));
+    assert!(!location_tags(&original_probe).is_empty(), "the sample has a location tag");
+
+    assert_eq!(bytes.len(), original(GPS_VIDEO).len());
+    let probe = ffprobe(path);
+    assert_eq!(location_tags(&probe), Vec::<String>::new());
+    assert_eq!(probe["format"]["duration"], original_probe["format"]["duration"]);
+    assert_eq!(probe["streams"].as_array().map(Vec::len), original_probe["streams"].as_array().map(Vec::len));
 }
 
 /// Returns the marker and payload of every APPn segment before the image data of a JPEG.

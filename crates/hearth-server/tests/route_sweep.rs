@@ -33,6 +33,7 @@ fn app(dir: &tempfile::TempDir) -> axum::Router {
         access: hearth_server::access::Access::open(
             store_for_access,
             hearth_access::PasswordHasher::new(hearth_access::PasswordParams::INSECURE_FOR_TESTS, 2).unwrap(),
+            Some(0),
         )
         .unwrap(),
     };
@@ -70,10 +71,13 @@ async fn public_list_is_short_and_explicit() {
             "GET /login",
             "GET /pair",
             "GET /pair.js",
+            "GET /passkeys.js",
             "GET /spake2.js",
             "POST /api/v1/login",
             "POST /api/v1/pair/finish",
             "POST /api/v1/pair/start",
+            "POST /api/v1/passkeys/login/finish",
+            "POST /api/v1/passkeys/login/start",
         ]
     );
 }
@@ -91,7 +95,16 @@ async fn routes_without_policy_action_are_few() {
 
     assert_eq!(
         session_only,
-        ["GET /api/v1/connection", "GET /api/v1/keys", "GET /api/v1/session", "POST /api/v1/logout"]
+        [
+            "DELETE /api/v1/passkeys/{id}",
+            "GET /api/v1/connection",
+            "GET /api/v1/keys",
+            "GET /api/v1/passkeys",
+            "GET /api/v1/session",
+            "POST /api/v1/logout",
+            "POST /api/v1/passkeys/register/finish",
+            "POST /api/v1/passkeys/register/start",
+        ]
     );
 }
 

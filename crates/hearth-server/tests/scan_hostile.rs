@@ -168,13 +168,14 @@ fn indexed_metadata_matches_ffprobe() {
     let dir = tempfile::tempdir().unwrap();
     let library = hostile_library(dir.path());
     let server = Server::start(&[&library]);
-    server.wait_for_scan();
+    let admin = server.admin_device();
+    admin.wait_for_scan(&server);
 
-    let items = server.items();
+    let items = admin.items();
     let by_path: HashMap<String, serde_json::Value> = items
         .iter()
         .map(|item| {
-            let detail = server.get_json(&format!("/api/v1/items/{}", item["id"].as_str().unwrap()));
+            let detail = admin.get_json(&format!("/api/v1/items/{}", item["id"].as_str().unwrap()));
             (detail["path"].as_str().unwrap().to_owned(), detail)
         })
         .collect();
@@ -223,13 +224,16 @@ fn gps_is_sent_to_admin_only() {
     // This phone photo carries GPS coordinates in its EXIF data.
     std::fs::copy(Path::new(SAMPLES).join("pic1/IMG_20200827_231612.jpg"), library.join("walk.jpg")).unwrap();
     let server = Server::start(&[&library]);
-    server.wait_for_scan();
-    let id = server.items()[0]["id"].as_str().unwrap().to_owned();
-    let url = server.url(&format!("/api/v1/items/{id}"));
-    let client = server.client(hearth_pqc::KeyExchangePolicy::HybridPreferred);
+    let admin_device = server.admin_device();
+    let adult_device = server.adult_device();
+    admin_device.wait_for_scan(&server);
+    let id = admin_device.items()[0]["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/items/{id}");
 
-    let admin: serde_json::Value = client.get(&url).bearer_auth(&server.admin_token).send().unwrap().json().unwrap();
-    let member_body = client.get(&url).bearer_auth(&server.member_token).send().unwrap().text().unwrap();
+    let admin: serde_json::Value = admin_device.get_json(&path);
+    let member_response = adult_device.request(reqwest::Method::GET, &path, None);
+    assert_eq!(member_response.status(), 200, "GET {path} as an adult");
+    let member_body = member_response.text().unwrap();
     let member: serde_json::Value = serde_json::from_str(&member_body).unwrap();
 
     assert!(admin["probe"]["image"]["exif"]["gps"]["latitude"].is_number(), "admin sees the location: {admin}");

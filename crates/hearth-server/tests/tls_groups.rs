@@ -3,16 +3,17 @@
 
 mod common;
 
-use common::Server;
-use hearth_pqc::KeyExchangePolicy;
+use std::path::Path;
 
-fn negotiated_group(server: &Server, policy: KeyExchangePolicy) -> serde_json::Value {
-    let response = server
-        .client(policy)
-        .get(server.url("/api/v1/connection"))
-        .bearer_auth(&server.admin_token)
-        .send()
-        .expect("request over TLS");
+use common::Server;
+use common::device::TestDevice;
+use hearth_pqc::KeyExchangePolicy;
+use reqwest::Method;
+
+/// Sends GET `/api/v1/connection`, signed by `device`, from a new client
+/// that offers the groups of `policy`, and returns the JSON response.
+fn negotiated_group(server: &Server, device: &TestDevice, policy: KeyExchangePolicy) -> serde_json::Value {
+    let response = device.on_new_client(server, policy).request(Method::GET, "/api/v1/connection", None);
     assert_eq!(response.status(), 200);
     response.json().expect("connection JSON")
 }
@@ -21,8 +22,9 @@ fn negotiated_group(server: &Server, policy: KeyExchangePolicy) -> serde_json::V
 fn hybrid_client_sees_x25519mlkem768() {
     let library = tempfile::tempdir().unwrap();
     let server = Server::start(&[library.path()]);
+    let admin = server.admin_device();
 
-    let info = negotiated_group(&server, KeyExchangePolicy::HybridPreferred);
+    let info = negotiated_group(&server, &admin, KeyExchangePolicy::HybridPreferred);
 
     assert_eq!(info["key_exchange_group"], "X25519MLKEM768");
     assert_eq!(info["post_quantum"], true);
@@ -34,8 +36,9 @@ fn hybrid_client_sees_x25519mlkem768() {
 fn classical_client_falls_back_and_is_flagged() {
     let library = tempfile::tempdir().unwrap();
     let server = Server::start(&[library.path()]);
+    let admin = server.admin_device();
 
-    let info = negotiated_group(&server, KeyExchangePolicy::ClassicalOnly);
+    let info = negotiated_group(&server, &admin, KeyExchangePolicy::ClassicalOnly);
 
     assert_eq!(info["key_exchange_group"], "X25519");
     assert_eq!(info["post_quantum"], false);
@@ -46,33 +49,48 @@ fn classical_client_falls_back_and_is_flagged() {
 fn pq_only_server_rejects_classical_client() {
     let library = tempfile::tempdir().unwrap();
     let server = Server::start_with(&[library.path()], &["--pq-only"]);
+    let admin = server.admin_device();
 
     let classical = server
         .client(KeyExchangePolicy::ClassicalOnly)
         .get(server.url("/api/v1/health"))
         .send();
-    let hybrid = negotiated_group(&server, KeyExchangePolicy::HybridPreferred);
+    let hybrid = negotiated_group(&server, &admin, KeyExchangePolicy::HybridPreferred);
 
     assert!(classical.is_err(), "classical client connected to a pq-only server");
     assert_eq!(hybrid["key_exchange_group"], "X25519MLKEM768");
 }
 
+/// curl cannot sign requests, so it fetches a media grant's URL. The
+/// server's connection log, read between two marks, shows the group of
+/// curl's connection.
 #[test]
 fn curl_with_openssl_uses_x25519_fallback() {
+    common::require_samples();
     let library = tempfile::tempdir().unwrap();
-    let server = Server::start(&[library.path()]);
+    std::fs::copy(Path::new(common::SOUNDS).join("bell.oga"), library.path().join("bell.oga")).unwrap();
+    let server = Server::start_with(&[library.path()], &["--no-watch"]);
+    let admin = server.admin_device();
+    admin.wait_for_scan(&server);
+    let item = admin.items()[0]["id"].as_str().expect("item id").to_owned();
+    let grant = admin.grant(&item);
+    let stream_url = server.url(grant["stream_url"].as_str().expect("stream_url"));
 
+    let before = admin.connection_mark(&server);
     let output = std::process::Command::new("curl")
-        .args(["--silent", "--show-error", "--fail", "--cacert"])
+        .args(["--silent", "--show-error", "--fail", "--output", "/dev/null", "--cacert"])
         .arg(server.ca_file())
-        .args(["-H", &format!("Authorization: Bearer {}", server.admin_token)])
-        .arg(server.url("/api/v1/connection"))
+        .arg(&stream_url)
         .output()
         .expect("curl is installed (apt-get install curl)");
+    let after = admin.connection_mark(&server);
 
     assert!(output.status.success(), "curl failed: {}", String::from_utf8_lossy(&output.stderr));
-    let info: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(info["key_exchange_group"], "X25519");
+    let connections = admin.connections_between(before, after);
+    assert!(!connections.is_empty(), "no connection logged between marks {before} and {after}");
+    for connection in &connections {
+        assert_eq!(connection["key_exchange_group"], "X25519", "curl connection {connection}");
+    }
 }
 
 #[test]
@@ -83,10 +101,11 @@ fn config_file_sets_libraries_and_pq_only() {
     std::fs::write(&config, format!("libraries = [\"{}\"]\npq_only = true\nwatch = false\n", common::SOUNDS)).unwrap();
 
     let server = Server::start_with(&[], &["--config", config.to_str().unwrap()]);
-    server.wait_for_scan();
+    let admin = server.admin_device();
+    admin.wait_for_scan(&server);
     let classical = server.client(KeyExchangePolicy::ClassicalOnly).get(server.url("/api/v1/health")).send();
 
-    assert!(!server.items().is_empty(), "library from the config file was not scanned");
+    assert!(!admin.items().is_empty(), "library from the config file was not scanned");
     assert!(classical.is_err(), "pq_only from the config file was not applied");
 }
 

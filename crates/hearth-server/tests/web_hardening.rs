@@ -6,29 +6,12 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::time::Duration;
 
 use common::Server;
+use common::device::{PASSWORD, TestDevice, assert_proof_challenge, binding_of};
+use hearth_access::Role;
 use hearth_pqc::KeyExchangePolicy;
-use reqwest::StatusCode;
-use reqwest::blocking::Client;
-
-/// Builds a client that trusts the household CA and does not follow
-/// redirects, so a test gets the sign-in response itself.
-fn no_redirect_client(server: &Server) -> Client {
-    let tls = hearth_pqc::client_config(server.household_roots(), KeyExchangePolicy::HybridPreferred, &[b"h2", b"http/1.1"])
-        .expect("client TLS config");
-    Client::builder()
-        .tls_backend_preconfigured((*tls).clone())
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(60))
-        .build()
-        .expect("HTTP client")
-}
-
-/// Content type of an HTML form post; the tokens are hex, so the bodies
-/// need no escaping.
-const FORM: &str = "application/x-www-form-urlencoded";
+use reqwest::{Method, StatusCode};
 
 fn empty_server() -> (Server, tempfile::TempDir) {
     let library = tempfile::tempdir().expect("library folder");
@@ -36,15 +19,15 @@ fn empty_server() -> (Server, tempfile::TempDir) {
     (server, library)
 }
 
-fn signing_key_versions(server: &Server) -> usize {
-    server.get_json("/api/v1/keys").as_array().expect("array of key versions").len()
+fn signing_key_versions(device: &TestDevice) -> usize {
+    device.get_json("/api/v1/keys").as_array().expect("array of key versions").len()
 }
 
 #[test]
 fn cross_site_login_rejected() {
     let (server, _library) = empty_server();
-    let client = no_redirect_client(&server);
-    let form = format!("token={}", server.admin_token);
+    let device = TestDevice::new(&server);
+    device.enroll(&server, "alice", Role::Admin);
 
     for (header, value) in [
         ("origin", "https://evil.example".to_owned()),
@@ -56,11 +39,12 @@ fn cross_site_login_rejected() {
         ("sec-fetch-site", "cross-site".to_owned()),
         ("sec-fetch-site", "same-site".to_owned()),
     ] {
-        let response = client.post(server.url("/api/v1/login")).header(header, &value).header("content-type", FORM).body(form.clone()).send().expect("request");
+        let response = device.sign_in_with_headers("alice", PASSWORD, &[(header, &value)]);
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "{header}: {value}");
         assert!(response.headers().get("set-cookie").is_none(), "{header}: {value} got a session cookie");
         let body: serde_json::Value = response.json().expect("JSON error body");
         assert!(body["error"].as_str().unwrap_or("").contains("cross-site request rejected"), "{body}");
+        assert!(body.get("session_id").is_none(), "{header}: {value} got a session: {body}");
     }
 
     let log = server.log_text();
@@ -70,72 +54,59 @@ fn cross_site_login_rejected() {
 #[test]
 fn same_origin_login_accepted() {
     let (server, _library) = empty_server();
-    let client = no_redirect_client(&server);
+    let device = TestDevice::new(&server);
+    device.enroll(&server, "alice", Role::Admin);
+    let origin = server.url("");
 
-    let response = client
-        .post(server.url("/api/v1/login"))
-        .header("origin", server.url(""))
-        .header("sec-fetch-site", "same-origin")
-        .header("content-type", FORM)
-        .body(format!("token={}", server.admin_token))
-        .send()
-        .expect("request");
+    let response = device.sign_in_with_headers("alice", PASSWORD, &[("origin", &origin), ("sec-fetch-site", "same-origin")]);
 
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.status(), StatusCode::OK);
+    // The session lives in signed headers, never in a cookie that another
+    // site's request could carry.
+    assert!(response.headers().get("set-cookie").is_none(), "device sign-in set a cookie");
+    let answer: serde_json::Value = response.json().expect("JSON sign-in answer");
+    assert!(answer["session_id"].is_string(), "{answer}");
 
-    // Chromium's own form post under Referrer-Policy: no-referrer.
-    let chromium = client
-        .post(server.url("/api/v1/login"))
-        .header("origin", "null")
-        .header("sec-fetch-site", "same-origin")
-        .header("content-type", FORM)
-        .body(format!("token={}", server.admin_token))
-        .send()
-        .expect("request");
-    assert_eq!(chromium.status(), StatusCode::SEE_OTHER, "Chromium's same-origin form post was rejected");
-    let cookie = response.headers().get("set-cookie").expect("session cookie").to_str().unwrap();
-    assert!(cookie.contains("SameSite=Strict"), "{cookie}");
-    assert!(cookie.contains("HttpOnly"), "{cookie}");
-    assert!(cookie.contains("Secure"), "{cookie}");
+    // Chromium's own POST under Referrer-Policy: no-referrer.
+    let chromium = device.sign_in_with_headers("alice", PASSWORD, &[("origin", "null"), ("sec-fetch-site", "same-origin")]);
+    assert_eq!(chromium.status(), StatusCode::OK, "Chromium's same-origin sign-in was rejected");
 }
 
 #[test]
 fn forged_admin_action_rejected() {
     let (server, _library) = empty_server();
-    let client = server.client(KeyExchangePolicy::HybridPreferred);
-    let before = signing_key_versions(&server);
+    let admin = server.admin_device();
+    let before = signing_key_versions(&admin);
 
-    // Even with a valid admin credential (a browser that sends the cookie
-    // despite SameSite), a cross-site request must not rotate keys.
-    let response = client
-        .post(server.url("/api/v1/admin/rotate-keys"))
-        .bearer_auth(&server.admin_token)
-        .header("origin", "https://evil.example")
-        .json(&serde_json::json!({ "reason": "forged" }))
-        .send()
-        .expect("request");
+    // Even signed by an admin's device, a request that a browser marks as
+    // sent from another site must not rotate keys.
+    let response = admin.request_with_headers(
+        Method::POST,
+        "/api/v1/admin/rotate-keys",
+        Some(&serde_json::json!({ "reason": "forged" })),
+        &[("origin", "https://evil.example")],
+    );
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    assert_eq!(signing_key_versions(&server), before, "a forged request rotated the signing key");
+    assert_eq!(signing_key_versions(&admin), before, "a forged request rotated the signing key");
 
     // The same request without a browser's Origin (the CLI) still works.
-    let response = client
-        .post(server.url("/api/v1/admin/rotate-keys"))
-        .bearer_auth(&server.admin_token)
-        .json(&serde_json::json!({ "reason": "test" }))
-        .send()
-        .expect("request");
+    let response = admin.request(Method::POST, "/api/v1/admin/rotate-keys", Some(&serde_json::json!({ "reason": "test" })));
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(signing_key_versions(&server), before + 1);
+    assert_eq!(signing_key_versions(&admin), before + 1);
 }
 
 #[test]
 fn http1_origin_checked_against_host() {
     let (server, _library) = empty_server();
+    let admin = server.admin_device();
+    let session = admin.session_id().expect("the admin device is signed in");
+    // Signs a sign-out for a new raw HTTP/1.1 connection and returns the status line.
     let send = |origin: &str| -> String {
         let mut stream = server.tls_stream();
+        let signed = admin.sign_for_binding(&Method::POST, "/api/v1/logout", &session, &binding_of(&mut stream));
         let request = format!(
-            "POST /api/v1/logout HTTP/1.1\r\nHost: {}\r\nOrigin: {origin}\r\nAuthorization: Bearer {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            server.addr, server.admin_token
+            "POST /api/v1/logout HTTP/1.1\r\nHost: {}\r\nOrigin: {origin}\r\nHearth-Session: {}\r\nHearth-Proof: {}\r\nHearth-Binding: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            server.addr, signed.session, signed.proof, signed.binding
         );
         stream.write_all(request.as_bytes()).expect("write request");
         let mut response = String::new();
@@ -143,29 +114,41 @@ fn http1_origin_checked_against_host() {
         response.lines().next().unwrap_or("").to_owned()
     };
 
-    assert!(send(&server.url("")).contains(" 204 "), "same origin over HTTP/1.1 was refused");
-    assert!(send("https://evil.example").contains(" 403 "), "another origin over HTTP/1.1 was accepted");
+    // The forged sign-out goes first: it must leave the session open.
+    let forged = send("https://evil.example");
+    let still_signed_in = admin.request(Method::GET, "/api/v1/session", None).status();
+    let same_origin = send(&server.url(""));
+    let signed_out = admin.request(Method::GET, "/api/v1/session", None);
+
+    assert!(forged.contains(" 403 "), "another origin over HTTP/1.1 was accepted: {forged}");
+    assert_eq!(still_signed_in, StatusCode::OK, "the refused sign-out ended the session");
+    assert!(same_origin.contains(" 204 "), "same origin over HTTP/1.1 was refused: {same_origin}");
+    assert_eq!(assert_proof_challenge(&signed_out, "session after sign-out"), "expired");
 }
 
 #[test]
 fn isolation_headers_on_every_response() {
     let (server, _library) = empty_server();
+    let admin = server.admin_device();
+    let adult = server.adult_device();
     let client = server.client(KeyExchangePolicy::HybridPreferred);
 
     let cases = [
         ("/api/v1/health", None, StatusCode::OK),
         ("/api/v1/items", None, StatusCode::UNAUTHORIZED),
-        ("/no/such/route", Some(server.admin_token.as_str()), StatusCode::NOT_FOUND),
-        ("/api/v1/connections", Some(server.member_token.as_str()), StatusCode::FORBIDDEN),
-        ("/", Some(server.admin_token.as_str()), StatusCode::OK),
+        ("/no/such/route", Some(&admin), StatusCode::NOT_FOUND),
+        ("/api/v1/connections", Some(&adult), StatusCode::FORBIDDEN),
+        ("/", Some(&admin), StatusCode::OK),
     ];
-    for (path, token, status) in cases {
-        let mut request = client.get(server.url(path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().expect("request");
+    for (path, device, status) in cases {
+        let response = match device {
+            Some(device) => device.request(Method::GET, path, None),
+            None => client.get(server.url(path)).send().expect("request"),
+        };
         assert_eq!(response.status(), status, "{path}");
+        if status == StatusCode::UNAUTHORIZED {
+            assert_proof_challenge(&response, path);
+        }
         let headers = response.headers();
         assert_eq!(headers["cross-origin-opener-policy"], "same-origin", "{path}");
         assert_eq!(headers["cross-origin-resource-policy"], "same-origin", "{path}");
@@ -180,16 +163,14 @@ fn isolation_headers_on_every_response() {
 #[test]
 fn forwarded_address_headers_are_ignored() {
     let (server, _library) = empty_server();
-    let client = server.client(KeyExchangePolicy::HybridPreferred);
+    let admin = server.admin_device();
 
-    let response = client
-        .get(server.url("/api/v1/connection"))
-        .bearer_auth(&server.admin_token)
-        .header("x-forwarded-for", "203.0.113.7")
-        .header("x-real-ip", "203.0.113.7")
-        .header("forwarded", "for=203.0.113.7;proto=https")
-        .send()
-        .expect("request");
+    let response = admin.request_with_headers(
+        Method::GET,
+        "/api/v1/connection",
+        None,
+        &[("x-forwarded-for", "203.0.113.7"), ("x-real-ip", "203.0.113.7"), ("forwarded", "for=203.0.113.7;proto=https")],
+    );
     assert_eq!(response.status(), StatusCode::OK);
     let info: serde_json::Value = response.json().expect("JSON body");
     let peer = info["peer"].as_str().expect("peer address");

@@ -161,12 +161,12 @@ fn revoked_device_stops_mid_stream() {
     let library = tempfile::tempdir().unwrap();
     std::fs::copy(samples.join("movie2/movie-hello.mp4"), library.path().join("film.mp4")).unwrap();
     let server = Server::start_with(&[library.path()], &["--no-watch"]);
-    server.wait_for_scan();
     let admin = TestDevice::new(&server);
     admin.enroll(&server, "alice", Role::Admin);
     let viewer = TestDevice::new(&server);
     viewer.enroll(&server, "bob", Role::Adult);
     admin.sign_in("alice");
+    admin.wait_for_scan(&server);
     viewer.sign_in("bob");
     let item = admin.get_json("/api/v1/items")["items"][0]["id"].as_str().unwrap().to_owned();
     let grant = viewer.request(Method::POST, &format!("/api/v1/items/{item}/grant"), None);
@@ -289,4 +289,110 @@ fn host_admin_socket_rotates_without_token() {
     assert!(String::from_utf8_lossy(&stranger.stderr).contains("PermissionError"), "{}", String::from_utf8_lossy(&stranger.stderr));
     let records = audit["records"].as_array().unwrap();
     assert!(records.iter().any(|r| r["subject"] == "host-admin" && r["action"] == "manage_server"), "{audit}");
+}
+
+/// `[access]` settings that put the household's local time at noon, so the
+/// default policy's hours for teens and children allow viewing now.
+fn noon_config() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let utc_minutes = ((now / 60) % (24 * 60)) as i64;
+    let mut offset = 12 * 60 - utc_minutes;
+    if offset > 12 * 60 {
+        offset -= 24 * 60;
+    }
+    format!("watch = false\n\n[access]\nutc_offset_minutes = {offset}\n")
+}
+
+#[test]
+fn child_sees_only_suitable_items() {
+    common::require_samples();
+    let server = Server::start_with_config(&[std::path::Path::new(common::SAMPLES)], &[], &noon_config());
+    let admin = TestDevice::new(&server);
+    admin.enroll(&server, "alice", Role::Admin);
+    admin.sign_in("alice");
+    admin.wait_for_scan(&server);
+    let child = TestDevice::new(&server);
+    child.enroll(&server, "kim", Role::Child);
+    child.sign_in("kim");
+    let everything = admin.get_json("/api/v1/items?limit=200")["items"].as_array().unwrap().clone();
+    let videos: Vec<String> =
+        everything.iter().filter(|item| item["kind"] == "video").map(|item| item["id"].as_str().unwrap().to_owned()).collect();
+    assert!(videos.len() >= 2, "the samples hold several videos");
+    let (family_film, teen_film) = (&videos[0], &videos[1]);
+    let rate = |id: &str, rating: &str| admin.request(Method::PUT, &format!("/api/v1/items/{id}/rating"), Some(&serde_json::json!({ "rating": rating })));
+    assert_eq!(rate(family_film, "G").status(), StatusCode::NO_CONTENT);
+    assert_eq!(rate(teen_film, "PG-13").status(), StatusCode::NO_CONTENT);
+
+    let listed = child.get_json("/api/v1/items?limit=200")["items"].as_array().unwrap().clone();
+    let listed_videos: Vec<&str> = listed.iter().filter(|item| item["kind"] == "video").map(|item| item["id"].as_str().unwrap()).collect();
+    let denied = child.request(Method::POST, &format!("/api/v1/items/{teen_film}/grant"), None);
+    let denied_reason: serde_json::Value = denied.json().unwrap();
+    let allowed = child.request(Method::POST, &format!("/api/v1/items/{family_film}/grant"), None);
+    let unrated = child.request(Method::GET, &format!("/api/v1/items/{}", videos[2 % videos.len()]), None);
+    let rerate = child.request(Method::PUT, &format!("/api/v1/items/{teen_film}/rating"), Some(&serde_json::json!({ "rating": "G" })));
+
+    assert_eq!(listed_videos, [family_film.as_str()], "the child's listing holds only the G-rated video");
+    assert!(listed.iter().any(|item| item["kind"] == "image"), "unrated photos stay visible to children");
+    assert!(listed.iter().any(|item| item["kind"] == "audio"), "unrated music stays visible to children");
+    assert_eq!(denied_reason["error"].as_str().map(|e| e.contains("13")), Some(true), "{denied_reason}");
+    assert_eq!(allowed.status(), StatusCode::OK);
+    if videos.len() > 2 {
+        assert_eq!(unrated.status(), StatusCode::FORBIDDEN, "an unrated video reached a child");
+    }
+    assert_eq!(rerate.status(), StatusCode::FORBIDDEN, "a child changed a rating");
+}
+
+/// Writes a WAV file of `seconds` of 48 kHz stereo silence.
+fn write_silence(path: &std::path::Path, seconds: u32) {
+    let data_len = seconds * 48_000 * 4;
+    let mut wav = Vec::with_capacity(44 + data_len as usize);
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data_len).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    wav.extend_from_slice(&2u16.to_le_bytes()); // channels
+    wav.extend_from_slice(&48_000u32.to_le_bytes());
+    wav.extend_from_slice(&(48_000u32 * 4).to_le_bytes());
+    wav.extend_from_slice(&4u16.to_le_bytes());
+    wav.extend_from_slice(&16u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&data_len.to_le_bytes());
+    wav.resize(44 + data_len as usize, 0);
+    std::fs::write(path, wav).unwrap();
+}
+
+#[test]
+fn revoked_device_stops_response_in_flight() {
+    let library = tempfile::tempdir().unwrap();
+    let size = {
+        let path = library.path().join("long silence.wav");
+        write_silence(&path, 400);
+        std::fs::metadata(&path).unwrap().len()
+    };
+    let server = Server::start_with(&[library.path()], &["--no-watch"]);
+    let admin = TestDevice::new(&server);
+    admin.enroll(&server, "alice", Role::Admin);
+    admin.sign_in("alice");
+    admin.wait_for_scan(&server);
+    let listener = TestDevice::new(&server);
+    listener.enroll(&server, "bob", Role::Adult);
+    listener.sign_in("bob");
+    let item = admin.get_json("/api/v1/items")["items"][0]["id"].as_str().unwrap().to_owned();
+    let grant: serde_json::Value = listener.request(Method::POST, &format!("/api/v1/items/{item}/grant"), None).json().unwrap();
+    let player = server.client(hearth_pqc::KeyExchangePolicy::HybridPreferred);
+    let mut response = player.get(server.url(grant["stream_url"].as_str().unwrap())).send().unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut first = vec![0u8; 256 * 1024];
+    response.read_exact(&mut first).expect("the stream starts");
+
+    let devices = admin.get_json("/api/v1/admin/devices");
+    let bob_device = devices.as_array().unwrap().iter().find(|d| d["did"] == listener.did.as_str()).unwrap()["id"].as_i64().unwrap();
+    assert_eq!(admin.request(Method::POST, &format!("/api/v1/admin/devices/{bob_device}/revoke"), None).status(), StatusCode::NO_CONTENT);
+    let mut rest = Vec::new();
+    let outcome = response.read_to_end(&mut rest);
+    let received = first.len() as u64 + rest.len() as u64;
+
+    assert!(outcome.is_err() || received < size, "the whole {size}-byte file arrived after the revocation");
+    assert!(received < size, "received {received} of {size} bytes");
 }

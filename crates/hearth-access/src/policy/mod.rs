@@ -439,6 +439,26 @@ impl PolicyEngine {
     pub fn audit(&self) -> &AuditLog {
         &self.audit
     }
+
+    /// Returns the highest rating age any rule lets `role` view, for
+    /// filtering listings: `None` when some rule sets no limit, `Some(0)`
+    /// when no rule lets the role view items at all.
+    pub fn max_rating_age(&self, role: Role) -> Option<u8> {
+        let policy = self.policy.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        let limits = policy
+            .rules
+            .iter()
+            .filter(|rule| rule.roles.contains(&role) && rule.actions.contains(&Action::ViewItem))
+            .map(|rule| rule.max_rating_age);
+        let mut highest = Some(0u8);
+        for limit in limits {
+            highest = match (highest, limit) {
+                (_, None) | (None, _) => None,
+                (Some(a), Some(b)) => Some(a.max(b)),
+            };
+        }
+        highest
+    }
 }
 
 impl fmt::Debug for PolicyEngine {

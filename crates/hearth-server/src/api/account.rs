@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use futures_util::StreamExt;
+
 use axum::Json;
 use axum::extract::{Extension, Path, Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
@@ -81,25 +83,25 @@ impl From<&Device> for DeviceView {
     }
 }
 
-/// Response to a successful sign-in.
+/// Response to a successful sign-in, with a password or a passkey.
 #[derive(Serialize)]
-struct LoginAnswer {
-    session_id: String,
-    expires_at: i64,
-    user: UserSummary,
-    device: DeviceSummary,
+pub(crate) struct LoginAnswer {
+    pub(crate) session_id: String,
+    pub(crate) expires_at: i64,
+    pub(crate) user: UserSummary,
+    pub(crate) device: DeviceSummary,
 }
 
 #[derive(Serialize)]
-struct UserSummary {
-    name: String,
-    role: &'static str,
+pub(crate) struct UserSummary {
+    pub(crate) name: String,
+    pub(crate) role: &'static str,
 }
 
 #[derive(Serialize)]
-struct DeviceSummary {
-    did: String,
-    name: String,
+pub(crate) struct DeviceSummary {
+    pub(crate) did: String,
+    pub(crate) name: String,
 }
 
 /// `POST /api/v1/login` with a JSON body: signs in on a paired device.
@@ -228,17 +230,32 @@ pub async fn grant_stream(
 ) -> Result<Response, ApiError> {
     let grant = match state.access.grants.check(&state.access, &grant) {
         Ok(grant) => grant,
-        Err(reason) => return Ok(unauthorized(AuthFailure::Revoked, reason)),
+        Err((failure, reason)) => return Ok(unauthorized(failure, reason)),
     };
     let role = if grant.session.role == hearth_access::Role::Admin { Role::Admin } else { Role::Member };
-    crate::api::items::stream(State(state), Extension(role), method, headers, Path(grant.item_id)).await
+    let access = Arc::clone(&state.access);
+    let grant_id = grant.id.clone();
+    let response = crate::api::items::stream(State(state), Extension(role), method, headers, Path(grant.item_id)).await?;
+
+    // A long response (a film loaded in one request) must stop too when the
+    // device or user is revoked, not only the next request: each chunk
+    // checks the grant first, and a revoked grant aborts the body.
+    let (parts, body) = response.into_parts();
+    let checked = body.into_data_stream().map(move |chunk| match access.grants.check(&access, &grant_id) {
+        Ok(_) => chunk.map_err(std::io::Error::other),
+        Err((_, reason)) => {
+            tracing::info!(reason, "media stream stopped mid-response");
+            Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, reason))
+        }
+    });
+    Ok(Response::from_parts(parts, axum::body::Body::from_stream(checked)))
 }
 
 /// `GET /media/{grant}/thumbnail`: the thumbnail of a live grant's item.
 pub async fn grant_thumbnail(State(state): State<AppState>, Path(grant): Path<String>) -> Result<Response, ApiError> {
     let grant = match state.access.grants.check(&state.access, &grant) {
         Ok(grant) => grant,
-        Err(reason) => return Ok(unauthorized(AuthFailure::Revoked, reason)),
+        Err((failure, reason)) => return Ok(unauthorized(failure, reason)),
     };
     crate::api::items::thumbnail(State(state), Path(grant.item_id)).await
 }

@@ -9,6 +9,7 @@ use axum::body::Body;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use hearth_access::ContentRating;
 use hearth_catalog::{Item, ItemQuery, ItemSummary, MAX_PAGE_SIZE, Page, SortKey};
 use hearth_media::{LocationPatch, MediaKind, location_patches};
 use serde::Deserialize;
@@ -66,13 +67,23 @@ impl ListParams {
             return Err(ApiError::BadRequest("search text is longer than 200 bytes".into()));
         }
 
-        Ok(ItemQuery { search: self.q, kind, sort, descending, offset, limit, include_missing })
+        Ok(ItemQuery { search: self.q, kind, sort, descending, offset, limit, include_missing, max_age: None })
     }
 }
 
 /// `GET /api/v1/items`: one page of items, filtered, searched and sorted.
-pub async fn list(State(state): State<AppState>, Query(params): Query<ListParams>) -> Result<Json<Page<ItemSummary>>, ApiError> {
-    let query = params.parse()?;
+///
+/// In a device session the page holds only items the user's role may view
+/// (the policy's rating limit for the role); unrated videos count as adult.
+pub async fn list(
+    State(state): State<AppState>,
+    session: Option<Extension<hearth_access::Session>>,
+    Query(params): Query<ListParams>,
+) -> Result<Json<Page<ItemSummary>>, ApiError> {
+    let mut query = params.parse()?;
+    if let Some(Extension(session)) = session {
+        query.max_age = state.access.policy.max_rating_age(session.role);
+    }
     let catalog = Arc::clone(&state.catalog);
     let page = tokio::task::spawn_blocking(move || catalog.items(&query)).await??;
     Ok(Json(page))
@@ -215,4 +226,32 @@ fn parse_number(name: &str, value: Option<&str>, default: u32, max: u32) -> Resu
             _ => Err(ApiError::BadRequest(format!("invalid {name} {text:?}: expected a whole number from 0 to {max}"))),
         },
     }
+}
+
+/// Body of `PUT /api/v1/items/{id}/rating`.
+#[derive(Deserialize)]
+pub struct RatingBody {
+    rating: Option<String>,
+}
+
+/// `PUT /api/v1/items/{id}/rating`: sets the item's content rating (MPA
+/// such as `PG-13`, or TV such as `TV-14`), or clears it with `null`.
+pub async fn set_rating(State(state): State<AppState>, Path(id): Path<String>, Json(body): Json<RatingBody>) -> Result<StatusCode, ApiError> {
+    let rating = match body.rating.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(text) => {
+            let rating: ContentRating = text.parse().map_err(|_| {
+                ApiError::BadRequest(format!("unknown rating {text:?}: use G, PG, PG-13, R, NC-17, TV-Y, TV-Y7, TV-G, TV-PG, TV-14 or TV-MA"))
+            })?;
+            Some(rating)
+        }
+    };
+    let catalog = Arc::clone(&state.catalog);
+    let item = id.clone();
+    let found = tokio::task::spawn_blocking(move || catalog.set_rating(&item, rating.map(|r| (r.as_str(), r.min_age())))).await??;
+    if !found {
+        return Err(ApiError::NotFound("item"));
+    }
+    tracing::info!(item = %id, rating = rating.map_or("unrated", ContentRating::as_str), "item rating set");
+    Ok(StatusCode::NO_CONTENT)
 }

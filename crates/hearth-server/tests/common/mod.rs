@@ -1,6 +1,7 @@
 //! A real `hearth serve` process for end-to-end tests: a temporary data
 //! folder, a listener on 127.0.0.1 with a free port, the tokens it prints,
-//! and HTTP clients that trust its household CA.
+//! paired and signed-in devices ([`device`]), and HTTP clients that trust
+//! its household CA.
 
 #![allow(dead_code)]
 
@@ -10,8 +11,11 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use device::TestDevice;
+use hearth_access::Role;
 use hearth_pqc::KeyExchangePolicy;
 
 /// Folder of the real sample media from Debian's forensics-samples-files.
@@ -145,6 +149,29 @@ impl Server {
             .lines()
             .find_map(|line| line.trim().strip_prefix("Pairing link:").map(|link| link.trim().to_owned()))
             .unwrap_or_else(|| panic!("hearth pair printed no link:\n{stdout}"))
+    }
+
+    /// Pairs a new device for a new admin user and signs it in.
+    pub fn admin_device(&self) -> TestDevice {
+        self.signed_in_device(Role::Admin)
+    }
+
+    /// Pairs a new device for a new adult user and signs it in. Every role
+    /// but admin is a member for the item routes, so this device never
+    /// receives photo locations.
+    pub fn adult_device(&self) -> TestDevice {
+        self.signed_in_device(Role::Adult)
+    }
+
+    /// Pairs a new device for a new user with `role` through `hearth pair`
+    /// and SPAKE2, and signs it in. Each call makes a user of its own.
+    pub fn signed_in_device(&self, role: Role) -> TestDevice {
+        static USERS: AtomicUsize = AtomicUsize::new(1);
+        let name = format!("{}-{}", role.as_str(), USERS.fetch_add(1, Ordering::Relaxed));
+        let device = TestDevice::new(self);
+        device.enroll(self, &name, role);
+        device.sign_in(&name);
+        device
     }
 
     /// `https://127.0.0.1:PORT` followed by `path`.
