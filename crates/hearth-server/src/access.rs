@@ -30,7 +30,7 @@ use hearth_access::{
 use hearth_store::Store;
 
 use crate::admin_socket::HostAdmin;
-use crate::auth::{Role, presented_token};
+use crate::auth::Role;
 use crate::links::invites::{AcceptedInvite, INVITE_HEADER};
 use crate::connection::{ConnectionInfo, TlsBinding};
 use crate::routes::{Guard, guard_of};
@@ -367,19 +367,6 @@ async fn check(state: AppState, mut request: Request, next: Next) -> Response {
             return forbidden("the request could not be recorded");
         }
         request.extensions_mut().insert(Role::Admin);
-        return next.run(request).await;
-    }
-
-    // The startup tokens keep working until every client signs requests.
-    // The member token may only browse, view and play.
-    if let Some(role) = presented_token(request.headers()).and_then(|token| state.tokens.role_of(&token)) {
-        if role == Role::Member
-            && let Guard::Session(Some(action)) = guard
-            && !matches!(action, Action::BrowseLibrary | Action::ViewItem | Action::PlayItem)
-        {
-            return forbidden("this action needs the admin token");
-        }
-        request.extensions_mut().insert(role);
         return next.run(request).await;
     }
 

@@ -10,7 +10,6 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use hearth_catalog::{Catalog, ScanConfig, ScanPhase, ScanProgress};
 use hearth_pqc::{HouseholdCa, KeyExchangePolicy};
-use hearth_server::auth::Tokens;
 use hearth_server::config::{
     DEFAULT_LISTEN, DataPaths, FileConfig, default_data_dir, display_host, host_addresses, host_names,
 };
@@ -71,14 +70,6 @@ struct LinkArgs {
     /// command-line arguments (`ps`).
     #[arg(long, env = "HEARTH_PEER_INVITE", value_name = "INVITE")]
     peer_invite: String,
-    /// Address of the local running server, with --token only.
-    #[arg(long, default_value = "https://127.0.0.1:8443", value_name = "URL")]
-    server: String,
-    /// The startup admin token of the local `hearth serve`. Without it the
-    /// command uses the admin socket in the data folder. Prefer setting
-    /// HEARTH_ADMIN_TOKEN: other local users can read command-line arguments (`ps`).
-    #[arg(long, env = "HEARTH_ADMIN_TOKEN", value_name = "TOKEN")]
-    token: Option<String>,
     #[command(flatten)]
     data: DataDirArg,
 }
@@ -92,13 +83,6 @@ enum KeysCommand {
 
 #[derive(Args)]
 struct RotateArgs {
-    /// Address of the running server, with --token only.
-    #[arg(long, default_value = "https://127.0.0.1:8443")]
-    server: String,
-    /// The startup admin token printed by `hearth serve`. Without it the
-    /// command uses the admin socket in the data folder.
-    #[arg(long, env = "HEARTH_ADMIN_TOKEN")]
-    token: Option<String>,
     /// Reason for the rotation, written to the server log.
     #[arg(long, default_value = "requested from the command line")]
     reason: String,
@@ -267,11 +251,9 @@ fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
         let admin = hearth_server::admin_socket::bind(&socket)
             .with_context(|| format!("failed to open the admin socket {}", socket.display()))?;
 
-        let tokens = Tokens::generate();
         let connections = Arc::new(ConnectionLog::default());
         let state = AppState {
             catalog: Arc::clone(&catalog),
-            tokens: tokens.clone(),
             connections: Arc::clone(&connections),
             scan_events: ScanEvents::new(),
             thumbnails: Arc::new(ThumbnailCache::new(paths.thumbnails.clone())),
@@ -281,7 +263,7 @@ fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
         };
 
         let setup = access.pairing.setup_offer_if_no_users().context("failed to create the first-run pairing offer")?;
-        print_welcome(bound, &tokens, &paths, libraries.len(), catalog.item_count()?, policy, setup.as_ref());
+        print_welcome(bound, &paths, libraries.len(), catalog.item_count()?, policy, setup.as_ref());
         println!("  Node SAE id:    {} (link keys: {})", app_links.sae_id(), qkd_summary(file));
         hearth_server::api::scan::spawn_scan(Arc::clone(&catalog), state.scan_events.clone());
 
@@ -346,7 +328,6 @@ fn qkd_summary(file: &FileConfig) -> String {
 
 fn print_welcome(
     bound: SocketAddr,
-    tokens: &Tokens,
     paths: &DataPaths,
     libraries: usize,
     items: u64,
@@ -366,8 +347,6 @@ fn print_welcome(
     if let Some(setup) = setup {
         print_offer("First run: pair your first device as the household admin.", setup, &format!("{host}:{port}"));
     }
-    println!("  Admin token:    {}", tokens.admin());
-    println!("  Member token:   {}", tokens.member());
     println!("  Household CA:   {} (print it with `hearth ca export`)", paths.tls.join("ca.pem").display());
     println!("Browsers warn until the household CA is installed on the device.");
 }
@@ -468,11 +447,10 @@ fn export_ca(args: &DataDirArg, file: &FileConfig) -> Result<()> {
     Ok(())
 }
 
-/// Asks a running server to rotate its keys, trusting only the household CA.
+/// Asks the running server, over its admin socket, to rotate its keys.
 fn rotate_keys(args: &RotateArgs, file: &FileConfig) -> Result<()> {
-    let paths = DataPaths::new(&data_dir(&args.data, file));
     let body = serde_json::json!({ "reason": args.reason });
-    let (status, body) = admin_call(&paths, &args.data, file, "/api/v1/admin/rotate-keys", &body, &args.server, args.token.as_deref(), None)?;
+    let (status, body) = admin_call(&args.data, file, "/api/v1/admin/rotate-keys", &body)?;
     if !(200..300).contains(&status) {
         anyhow::bail!("rotation failed with {status}: {}", body["error"].as_str().unwrap_or("no details"));
     }
@@ -480,42 +458,11 @@ fn rotate_keys(args: &RotateArgs, file: &FileConfig) -> Result<()> {
     Ok(())
 }
 
-/// Sends a POST to the local running server: over the admin socket in the
-/// data folder, or, when a startup token is given, over HTTPS to `server`
-/// trusting only the household CA.
-#[allow(clippy::too_many_arguments, reason = "two transports share one call site per command")]
-fn admin_call(
-    paths: &DataPaths,
-    data: &DataDirArg,
-    file: &FileConfig,
-    target: &str,
-    body: &serde_json::Value,
-    server: &str,
-    token: Option<&str>,
-    timeout: Option<Duration>,
-) -> Result<(u16, serde_json::Value)> {
-    let Some(token) = token else {
-        let socket = hearth_server::admin_socket::socket_path(&data_dir(data, file));
-        return hearth_server::admin_socket::request(&socket, "POST", target, Some(body)).map_err(anyhow::Error::msg);
-    };
-    let ca = HouseholdCa::load_certificate(&paths.tls)?;
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(ca.der()?)?;
-    let tls = hearth_pqc::client_config(roots, KeyExchangePolicy::HybridPreferred, &[b"h2", b"http/1.1"])?;
-    let mut builder = reqwest::blocking::Client::builder().tls_backend_preconfigured((*tls).clone());
-    if let Some(timeout) = timeout {
-        builder = builder.timeout(timeout);
-    }
-    let client = builder.build()?;
-    let url = format!("{}{target}", server.trim_end_matches('/'));
-    let response = client
-        .post(&url)
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .with_context(|| format!("failed to reach {url}; is `hearth serve` running there?"))?;
-    let status = response.status().as_u16();
-    Ok((status, response.json().unwrap_or_default()))
+/// Sends a POST to the local running server over the admin socket in the
+/// data folder.
+fn admin_call(data: &DataDirArg, file: &FileConfig, target: &str, body: &serde_json::Value) -> Result<(u16, serde_json::Value)> {
+    let socket = hearth_server::admin_socket::socket_path(&data_dir(data, file));
+    hearth_server::admin_socket::request(&socket, "POST", target, Some(body)).map_err(anyhow::Error::msg)
 }
 
 /// Asks the local running server to link, as master, with a peer node, and
@@ -523,10 +470,8 @@ fn admin_call(
 fn link(args: &LinkArgs, file: &FileConfig) -> Result<()> {
     let peer_ca_pem = std::fs::read_to_string(&args.peer_ca)
         .with_context(|| format!("failed to read the peer's CA certificate {}", args.peer_ca.display()))?;
-    let paths = DataPaths::new(&data_dir(&args.data, file));
     let request = serde_json::json!({ "peer_url": args.peer, "peer_ca_pem": peer_ca_pem, "peer_invite": args.peer_invite });
-    let (status, body) =
-        admin_call(&paths, &args.data, file, "/api/v1/admin/links", &request, &args.server, args.token.as_deref(), Some(LINK_TIMEOUT))?;
+    let (status, body) = admin_call(&args.data, file, "/api/v1/admin/links", &request)?;
     // The error and the link's fields carry text from the peer and its KME,
     // so control characters are escaped before they reach the terminal.
     let safe = hearth_server::links::wire::peer_text;
@@ -544,10 +489,6 @@ fn link(args: &LinkArgs, file: &FileConfig) -> Result<()> {
     println!("  Key check:  {} (compare with `GET /api/v1/admin/links` on the peer)", text("key_check"));
     Ok(())
 }
-
-/// Time the local server gets to run a link: two peer round trips, the
-/// KME, and a retry without QKD.
-const LINK_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Creates a pairing offer in the data folder's database, which the running
 /// server reads, and prints it. Whoever can run this on the host can read

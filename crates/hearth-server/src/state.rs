@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use hearth_catalog::{Catalog, ScanProgress};
 use tokio::sync::broadcast;
 
-use crate::auth::Tokens;
 use crate::connection::ConnectionLog;
 use crate::thumbnails::ThumbnailCache;
 
@@ -18,8 +17,6 @@ const PROGRESS_BUFFER: usize = 256;
 pub struct AppState {
     /// The media library.
     pub catalog: Arc<Catalog>,
-    /// Accepted tokens.
-    pub tokens: Tokens,
     /// Recent TLS connections.
     pub connections: Arc<ConnectionLog>,
     /// Scan progress reports, from whichever scan runs.

@@ -35,7 +35,7 @@ fn cli_rotation_replaces_certificate_and_signing_key() {
 
     let output = Command::new(env!("CARGO_BIN_EXE_hearth"))
         .env("HEARTH_CONFIG", "/dev/null")
-        .args(["keys", "rotate", "--server", &server.url(""), "--token", &server.admin_token, "--reason", "test leak", "--data-dir"])
+        .args(["keys", "rotate", "--reason", "test leak", "--data-dir"])
         .arg(&server.data_dir)
         .output()
         .unwrap();

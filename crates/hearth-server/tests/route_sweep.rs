@@ -1,22 +1,19 @@
 //! Every route of the router, walked from the same table the router is
-//! built from, rejects requests without a valid token. Only the short public
-//! list is served without one.
+//! built from, rejects requests without a signed session. Only the short
+//! public list is served without one, and every route declares its guard.
 
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use hearth_access::Action;
 use hearth_catalog::{Catalog, ScanConfig};
-use hearth_server::auth::Tokens;
+use hearth_server::admin_socket::HostAdmin;
 use hearth_server::connection::ConnectionLog;
 use hearth_server::routes::{Guard, is_public, public_routes, table};
 use hearth_server::state::{AppState, ScanEvents};
 use hearth_server::thumbnails::ThumbnailCache;
 use tower::ServiceExt;
 
-const ADMIN: &str = "admin-token-for-tests";
-const MEMBER: &str = "member-token-for-tests";
 
 fn app(dir: &tempfile::TempDir) -> axum::Router {
     let store = hearth_store::Store::open(&dir.path().join("hearth.sqlite3")).unwrap();
@@ -24,7 +21,6 @@ fn app(dir: &tempfile::TempDir) -> axum::Router {
     let catalog = Arc::new(Catalog::open(store, ScanConfig::default()).unwrap());
     let state = AppState {
         catalog,
-        tokens: Tokens::from_values(ADMIN.into(), MEMBER.into()),
         connections: Arc::new(ConnectionLog::default()),
         scan_events: ScanEvents::new(),
         thumbnails: Arc::new(ThumbnailCache::new(dir.path().join("thumbnails"))),
@@ -46,12 +42,20 @@ fn concrete(path: &str) -> String {
 }
 
 async fn status(app: &axum::Router, method: Method, path: &str, headers: &[(header::HeaderName, &str)]) -> StatusCode {
+    send(app, method, path, headers, false).await
+}
+
+/// Sends a request, as a host command on the admin socket when `host_admin`.
+async fn send(app: &axum::Router, method: Method, path: &str, headers: &[(header::HeaderName, &str)], host_admin: bool) -> StatusCode {
     let mut request = Request::builder().method(method).uri(path);
     for (name, value) in headers {
         request = request.header(name, *value);
     }
     let body = if path == "/api/v1/login" { Body::from("token=wrong") } else { Body::empty() };
-    let request = request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(body).unwrap();
+    let mut request = request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(body).unwrap();
+    if host_admin {
+        request.extensions_mut().insert(HostAdmin);
+    }
     app.clone().oneshot(request).await.unwrap().status()
 }
 
@@ -112,22 +116,21 @@ async fn routes_without_policy_action_are_few() {
 async fn grant_routes_reject_unknown_grants() {
     let dir = tempfile::tempdir().unwrap();
     let app = app(&dir);
-    let bearer = format!("Bearer {ADMIN}");
     let grant_routes: Vec<_> = table().into_iter().filter(|r| r.guard == Guard::Grant).collect();
     assert_eq!(grant_routes.len(), 2);
 
     for route in grant_routes {
         let path = route.path.replace("{grant}", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
         let anonymous = status(&app, route.method.clone(), &path, &[]).await;
-        let with_token = status(&app, route.method.clone(), &path, &[(header::AUTHORIZATION, &bearer)]).await;
+        let as_admin = send(&app, route.method.clone(), &path, &[], true).await;
 
         assert_eq!(anonymous, StatusCode::UNAUTHORIZED, "{}", route.path);
-        assert_eq!(with_token, StatusCode::UNAUTHORIZED, "{} accepted a token in place of a grant", route.path);
+        assert_eq!(as_admin, StatusCode::UNAUTHORIZED, "{} accepted an admin in place of a grant", route.path);
     }
 }
 
 #[tokio::test]
-async fn every_route_requires_token() {
+async fn every_route_requires_session() {
     let dir = tempfile::tempdir().unwrap();
     let app = app(&dir);
     let routes = table();
@@ -136,6 +139,7 @@ async fn every_route_requires_token() {
     for route in &routes {
         let path = concrete(route.path);
         let no_token = status(&app, route.method.clone(), &path, &[]).await;
+        // Credentials of the first release, which no longer exist.
         let wrong_bearer = status(&app, route.method.clone(), &path, &[(header::AUTHORIZATION, "Bearer not-the-token")]).await;
         let wrong_cookie = status(&app, route.method.clone(), &path, &[(header::COOKIE, "hearth_token=not-the-token")]).await;
 
@@ -154,22 +158,21 @@ async fn every_route_requires_token() {
 }
 
 #[tokio::test]
-async fn every_route_accepts_valid_token() {
+async fn every_route_is_routed_for_host_admin() {
     let dir = tempfile::tempdir().unwrap();
     let app = app(&dir);
-    let bearer = format!("Bearer {ADMIN}");
 
     for route in table().into_iter().filter(|r| r.guard != Guard::Grant) {
         let path = concrete(route.path);
-        let with_token = status(&app, route.method.clone(), &path, &[(header::AUTHORIZATION, &bearer)]).await;
+        let answer = send(&app, route.method.clone(), &path, &[], true).await;
 
-        assert_ne!(with_token, StatusCode::UNAUTHORIZED, "{} {} rejected a valid token", route.method, route.path);
-        assert_ne!(with_token, StatusCode::METHOD_NOT_ALLOWED, "{} {} is not routed", route.method, route.path);
+        assert_ne!(answer, StatusCode::UNAUTHORIZED, "{} {} rejected the host admin", route.method, route.path);
+        assert_ne!(answer, StatusCode::METHOD_NOT_ALLOWED, "{} {} is not routed", route.method, route.path);
     }
 }
 
 #[tokio::test]
-async fn unknown_paths_and_methods_require_token() {
+async fn unknown_paths_and_methods_require_session() {
     let dir = tempfile::tempdir().unwrap();
     let app = app(&dir);
     let probes = [
@@ -188,62 +191,28 @@ async fn unknown_paths_and_methods_require_token() {
 }
 
 #[tokio::test]
-async fn member_token_cannot_use_admin_routes() {
+async fn token_sign_in_is_gone() {
     let dir = tempfile::tempdir().unwrap();
     let app = app(&dir);
-    let bearer = format!("Bearer {MEMBER}");
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/login")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from("token=admin-token-for-tests"))
+        .unwrap();
 
-    for route in table() {
-        let Guard::Session(Some(action)) = route.guard else { continue };
-        if matches!(action, Action::BrowseLibrary | Action::ViewItem | Action::PlayItem) {
-            continue;
-        }
-        let answer = status(&app, route.method.clone(), &concrete(route.path), &[(header::AUTHORIZATION, &bearer)]).await;
-        assert_eq!(answer, StatusCode::FORBIDDEN, "member token reached {} {}", route.method, route.path);
-    }
-    let connections = status(&app, Method::GET, "/api/v1/connections", &[(header::AUTHORIZATION, &bearer)]).await;
-    let scan = status(&app, Method::POST, "/api/v1/scan", &[(header::AUTHORIZATION, &bearer)]).await;
-    let items = status(&app, Method::GET, "/api/v1/items", &[(header::AUTHORIZATION, &bearer)]).await;
+    let response = app.oneshot(request).await.unwrap();
 
-    assert_eq!(connections, StatusCode::FORBIDDEN);
-    assert_eq!(scan, StatusCode::FORBIDDEN);
-    assert_eq!(items, StatusCode::OK);
-}
-
-#[tokio::test]
-async fn login_sets_strict_cookie_only_for_valid_token() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app(&dir);
-    let login = |token: &str| {
-        Request::builder()
-            .method(Method::POST)
-            .uri("/api/v1/login")
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(format!("token={token}")))
-            .unwrap()
-    };
-
-    let good = app.clone().oneshot(login(MEMBER)).await.unwrap();
-    let bad = app.clone().oneshot(login("guess")).await.unwrap();
-
-    let cookie = good.headers().get(header::SET_COOKIE).expect("cookie set").to_str().unwrap();
-    assert!(cookie.starts_with(&format!("hearth_token={MEMBER};")));
-    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
-        assert!(cookie.contains(attribute), "cookie lacks {attribute}: {cookie}");
-    }
-    assert!(bad.headers().get(header::SET_COOKIE).is_none());
-    assert_eq!(bad.headers().get(header::LOCATION).unwrap(), "/login?failed=1");
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(response.headers().get(header::SET_COOKIE).is_none(), "a form sign-in still sets a cookie");
 }
 
 #[tokio::test]
 async fn invalid_list_parameters_name_the_value() {
     let dir = tempfile::tempdir().unwrap();
     let app = app(&dir);
-    let request = Request::builder()
-        .uri("/api/v1/items?kind=movies")
-        .header(header::AUTHORIZATION, format!("Bearer {ADMIN}"))
-        .body(Body::empty())
-        .unwrap();
+    let mut request = Request::builder().uri("/api/v1/items?kind=movies").body(Body::empty()).unwrap();
+    request.extensions_mut().insert(HostAdmin);
 
     let response = app.oneshot(request).await.unwrap();
 

@@ -396,3 +396,32 @@ fn revoked_device_stops_response_in_flight() {
     assert!(outcome.is_err() || received < size, "the whole {size}-byte file arrived after the revocation");
     assert!(received < size, "received {received} of {size} bytes");
 }
+
+#[test]
+fn adult_denied_every_admin_route() {
+    use hearth_access::Action;
+    use hearth_server::routes::{Guard, table};
+
+    let (server, _library) = empty_server();
+    let adult = TestDevice::new(&server);
+    adult.enroll(&server, "bob", Role::Adult);
+    adult.sign_in("bob");
+    let mut checked = 0;
+
+    for route in table() {
+        let admin_only = match route.guard {
+            Guard::Session(Some(action)) => !matches!(action, Action::BrowseLibrary | Action::ViewItem | Action::PlayItem),
+            Guard::LinkInvite => true,
+            _ => false,
+        };
+        if !admin_only {
+            continue;
+        }
+        let path = route.path.replace("{id}", "1");
+        let response = adult.request(route.method.clone(), &path, Some(&serde_json::json!({})));
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "an adult reached {} {}", route.method, route.path);
+        checked += 1;
+    }
+
+    assert!(checked >= 10, "only {checked} admin routes in the table");
+}

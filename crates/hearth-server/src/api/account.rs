@@ -109,6 +109,15 @@ pub(crate) struct DeviceSummary {
 /// The device's proof is checked before the password, so password guesses
 /// need the device key; the login throttle then counts every guess.
 pub async fn login_with_proof(State(state): State<AppState>, request: Request) -> Response {
+    let json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json {
+        let body = serde_json::json!({ "error": "sign-in takes a JSON body {\"name\", \"password\"} from a paired device; the token form of the first release is gone" });
+        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, Json(body)).into_response();
+    }
     let source = source_address(&request);
     let binding = request.extensions().get::<TlsBinding>().copied();
     let (parts, body) = request.into_parts();

@@ -8,13 +8,13 @@ pub mod passkeys;
 pub mod links;
 pub mod scan;
 
-use axum::extract::{Extension, Form, FromRequest, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::extract::{Extension, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::auth::{Role, clear_cookie, session_cookie};
+use crate::auth::Role;
 use crate::connection::ConnectionInfo;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -30,45 +30,19 @@ pub async fn health() -> impl IntoResponse {
     Json(Health { status: "ok" })
 }
 
-/// The sign-in form's fields.
-#[derive(Deserialize)]
-pub struct LoginForm {
-    token: String,
-}
-
-/// `POST /api/v1/login`. A JSON body signs in on a paired device with a
-/// request proof ([`account::login_with_proof`]). A form body is the first
-/// release's sign-in: it checks a startup token and stores it in an
-/// HttpOnly, Secure, SameSite=Strict cookie.
+/// `POST /api/v1/login`: signs in on a paired device with a request
+/// proof and a password ([`account::login_with_proof`]).
 pub async fn login(State(state): State<AppState>, request: axum::extract::Request) -> Response {
-    let json = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if json {
-        return account::login_with_proof(State(state), request).await;
-    }
-    let form = match Form::<LoginForm>::from_request(request, &state).await {
-        Ok(Form(form)) => form,
-        Err(rejection) => return rejection.into_response(),
-    };
-    let token = form.token.trim();
-    if state.tokens.role_of(token).is_none() {
-        tracing::info!("sign-in with an invalid token");
-        return Redirect::to("/login?failed=1").into_response();
-    }
-    ([(header::SET_COOKIE, session_cookie(token))], Redirect::to("/")).into_response()
+    account::login_with_proof(State(state), request).await
 }
 
-/// `POST /api/v1/logout`: ends the caller's session and deletes the
-/// startup-token cookie.
+/// `POST /api/v1/logout`: ends the caller's session.
 pub async fn logout(State(state): State<AppState>, session: Option<Extension<hearth_access::Session>>) -> Response {
     if let Some(Extension(session)) = session {
         state.access.sessions.close(&session.id);
         tracing::info!(user = session.user_id.0, device = session.device_id.0, "signed out");
     }
-    ([(header::SET_COOKIE, clear_cookie())], StatusCode::NO_CONTENT).into_response()
+    StatusCode::NO_CONTENT.into_response()
 }
 
 #[derive(Serialize)]

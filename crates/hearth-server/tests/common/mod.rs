@@ -38,16 +38,14 @@ pub struct Server {
     child: Child,
     /// The address it listens on.
     pub addr: SocketAddr,
-    /// The admin token it printed.
-    pub admin_token: String,
-    /// The member token it printed.
-    pub member_token: String,
     /// Its data folder (kept alive by `_data`).
     pub data_dir: PathBuf,
     /// Its stderr log.
     pub log: PathBuf,
     /// The first-run pairing link it printed, if the household had no users.
     pub setup_link: Option<String>,
+    /// An admin device, paired on first use by the helpers below.
+    admin: std::sync::OnceLock<device::TestDevice>,
     _data: tempfile::TempDir,
 }
 
@@ -95,8 +93,8 @@ impl Server {
 
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let (mut addr, mut admin_token, mut member_token, mut setup_link) = (None, None, None, None);
-        while member_token.is_none() {
+        let (mut addr, mut setup_link, mut ready) = (None, None, false);
+        while !ready {
             let Some(Ok(line)) = lines.next() else {
                 let _ = child.kill();
                 panic!("hearth serve exited early; log:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
@@ -105,14 +103,12 @@ impl Server {
             if let Some(v) = value("Listening:") {
                 addr = Some(v.trim_start_matches("https://").parse().expect("listening address"));
             }
-            if let Some(v) = value("Admin token:") {
-                admin_token = Some(v);
-            }
             if let Some(v) = value("Pairing link:") {
                 setup_link = Some(v);
             }
-            if let Some(v) = value("Member token:") {
-                member_token = Some(v);
+            // The last line of the welcome text.
+            if value("Household CA:").is_some() {
+                ready = true;
             }
         }
         // Keep draining stdout so the server never blocks on a full pipe.
@@ -121,11 +117,10 @@ impl Server {
         Self {
             child,
             addr: addr.expect("server printed its address"),
-            admin_token: admin_token.expect("server printed the admin token"),
-            member_token: member_token.expect("server printed the member token"),
             data_dir: data.path().to_owned(),
             log,
             setup_link,
+            admin: std::sync::OnceLock::new(),
             _data: data,
         }
     }
@@ -217,16 +212,16 @@ impl Server {
         rustls::StreamOwned::new(conn, tcp)
     }
 
-    /// GET `path` with the admin token and parse the JSON body.
+    /// Returns this server's own admin device, pairing and signing it in
+    /// on first use.
+    pub fn admin(&self) -> &device::TestDevice {
+        self.admin.get_or_init(|| self.signed_in_device(Role::Admin))
+    }
+
+    /// GET `path` as the admin on a new TLS connection and parse the JSON
+    /// body; panics unless the status is 200.
     pub fn get_json(&self, path: &str) -> serde_json::Value {
-        let response = self
-            .client(KeyExchangePolicy::HybridPreferred)
-            .get(self.url(path))
-            .bearer_auth(&self.admin_token)
-            .send()
-            .expect("request");
-        assert!(response.status().is_success(), "GET {path} returned {}", response.status());
-        response.json().expect("JSON body")
+        self.admin().on_new_client(self, KeyExchangePolicy::HybridPreferred).get_json(path)
     }
 
     /// Waits until the scan started at launch has finished.
