@@ -59,7 +59,8 @@ pub struct Item {
     pub sha256: String,
     /// Probe result: container, streams, tags, image and EXIF data.
     pub probe: Probe,
-    /// Playback position saved last time.
+    /// The caller's playback position saved last time; the catalog leaves
+    /// it empty, and the API fills in the caller's own.
     pub play_state: Option<PlayState>,
 }
 
@@ -229,8 +230,7 @@ pub(crate) fn get(conn: &Connection, id: &str) -> Result<Option<Item>, CatalogEr
         return Ok(None);
     };
     let probe = serde_json::from_str(&probe_json).map_err(|source| CatalogError::BadProbe { id: id.to_owned(), source })?;
-    let play_state = play_state(conn, id)?;
-    Ok(Some(Item { summary, path, sha256, probe, play_state }))
+    Ok(Some(Item { summary, path, sha256, probe, play_state: None }))
 }
 
 pub(crate) fn media_file(conn: &Connection, id: &str) -> Result<Option<MediaFile>, CatalogError> {
@@ -278,21 +278,21 @@ pub(crate) fn problems(conn: &Connection) -> Result<Vec<Problem>, CatalogError> 
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub(crate) fn play_state(conn: &Connection, id: &str) -> Result<Option<PlayState>, CatalogError> {
+pub(crate) fn play_state(conn: &Connection, id: &str, user: &str) -> Result<Option<PlayState>, CatalogError> {
     Ok(conn
-        .query_row("SELECT position_ms, completed, updated_at FROM play_state WHERE item_id = ?1", [id], |row| {
+        .query_row("SELECT position_ms, completed, updated_at FROM user_play_state WHERE item_id = ?1 AND user_key = ?2", [id, user], |row| {
             Ok(PlayState { position_ms: row.get::<_, i64>(0)? as u64, completed: row.get(1)?, updated_at: row.get(2)? })
         })
         .optional()?)
 }
 
-pub(crate) fn set_play_state(conn: &Connection, id: &str, position_ms: u64, completed: bool) -> Result<bool, CatalogError> {
+pub(crate) fn set_play_state(conn: &Connection, id: &str, user: &str, position_ms: u64, completed: bool) -> Result<bool, CatalogError> {
     let changed = conn.execute(
-        "INSERT INTO play_state (item_id, position_ms, completed)
-         SELECT id, ?2, ?3 FROM items WHERE id = ?1
-         ON CONFLICT (item_id) DO UPDATE SET
+        "INSERT INTO user_play_state (item_id, user_key, position_ms, completed)
+         SELECT id, ?2, ?3, ?4 FROM items WHERE id = ?1
+         ON CONFLICT (item_id, user_key) DO UPDATE SET
              position_ms = excluded.position_ms, completed = excluded.completed, updated_at = unixepoch()",
-        params![id, position_ms as i64, completed],
+        params![id, user, position_ms as i64, completed],
     )?;
     Ok(changed > 0)
 }

@@ -156,12 +156,21 @@ impl Catalog {
         items::problems(&*self.store.get()?)
     }
 
-    /// Stores the playback position of an item; false when the id is unknown.
-    pub fn set_play_state(&self, id: &str, position_ms: u64, completed: bool) -> Result<bool, CatalogError> {
+    /// Saves `user`'s playback position of an item (`user` is an opaque key
+    /// such as the user's did:key). Returns false for an unknown item.
+    pub fn set_play_state(&self, id: &str, user: &str, position_ms: u64, completed: bool) -> Result<bool, CatalogError> {
         if !is_valid_item_id(id) {
             return Ok(false);
         }
-        items::set_play_state(&*self.store.get()?, id, position_ms, completed)
+        items::set_play_state(&*self.store.get()?, id, user, position_ms, completed)
+    }
+
+    /// Returns `user`'s playback position of an item, if one was saved.
+    pub fn play_state(&self, id: &str, user: &str) -> Result<Option<PlayState>, CatalogError> {
+        if !is_valid_item_id(id) {
+            return Ok(None);
+        }
+        items::play_state(&*self.store.get()?, id, user)
     }
 
     /// Sets an item's content rating (`label`, such as `PG-13`, and the

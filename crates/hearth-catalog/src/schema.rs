@@ -92,4 +92,24 @@ Migration {
     // it suits, which listings filter on. NULL means unrated.
     sql: "ALTER TABLE items ADD COLUMN rating TEXT;
           ALTER TABLE items ADD COLUMN rating_age INTEGER CHECK (rating_age BETWEEN 0 AND 18);",
+},
+Migration {
+    version: 4,
+    name: "play_state_per_user",
+    // Play state belongs to a user (their did:key), not to the household:
+    // one user must not read or move another's position. Positions saved
+    // before users existed move to the key 'household', which no user has.
+    sql: r#"
+CREATE TABLE user_play_state (
+    item_id TEXT NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+    user_key TEXT NOT NULL,
+    position_ms INTEGER NOT NULL CHECK (position_ms >= 0),
+    completed INTEGER NOT NULL DEFAULT 0,
+    updated_at INTEGER NOT NULL DEFAULT (unixepoch()),
+    PRIMARY KEY (item_id, user_key)
+) STRICT;
+INSERT INTO user_play_state (item_id, user_key, position_ms, completed, updated_at)
+    SELECT item_id, 'household', position_ms, completed, updated_at FROM play_state;
+DROP TABLE play_state;
+"#,
 }];

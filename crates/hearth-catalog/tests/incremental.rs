@@ -89,7 +89,7 @@ fn moved_file_keeps_id_and_play_state() {
     let f = fixture();
     scan(&f.catalog);
     let id = id_of(&f.catalog, "hello");
-    assert!(f.catalog.set_play_state(&id, 4_200, false).unwrap());
+    assert!(f.catalog.set_play_state(&id, "alice", 4_200, false).unwrap());
 
     std::fs::create_dir_all(f.library.join("archive/2019")).unwrap();
     std::fs::rename(f.library.join("films/hello.mp4"), f.library.join("archive/2019/hello-renamed.mp4")).unwrap();
@@ -101,7 +101,8 @@ fn moved_file_keeps_id_and_play_state() {
     let item = f.catalog.item(&id).unwrap().unwrap();
     assert_eq!(item.path, "archive/2019/hello-renamed.mp4");
     assert!(!item.summary.missing);
-    assert_eq!(item.play_state.unwrap().position_ms, 4_200);
+    assert_eq!(f.catalog.play_state(&id, "alice").unwrap().unwrap().position_ms, 4_200);
+    assert!(f.catalog.play_state(&id, "bob").unwrap().is_none(), "one user's position leaked to another");
 }
 
 #[test]
@@ -226,7 +227,7 @@ fn identical_copies_moved_together_keep_their_ids() {
     }
     scan(&f.catalog);
     let ids: Vec<String> = names.iter().map(|n| id_of(&f.catalog, n.trim_end_matches(".png"))).collect();
-    assert!(f.catalog.set_play_state(&ids[1], 777, false).unwrap());
+    assert!(f.catalog.set_play_state(&ids[1], "alice", 777, false).unwrap());
 
     std::fs::create_dir_all(f.library.join("sub")).unwrap();
     for name in names {
@@ -239,5 +240,5 @@ fn identical_copies_moved_together_keep_their_ids() {
         let item = f.catalog.item(id).unwrap().unwrap();
         assert_eq!(item.path, format!("sub/{name}"), "id of {name} moved to another copy");
     }
-    assert_eq!(f.catalog.item(&ids[1]).unwrap().unwrap().play_state.unwrap().position_ms, 777);
+    assert_eq!(f.catalog.play_state(&ids[1], "alice").unwrap().unwrap().position_ms, 777);
 }

@@ -31,6 +31,7 @@ use hearth_store::Store;
 
 use crate::admin_socket::HostAdmin;
 use crate::auth::Role;
+use crate::config::AccessSection;
 use crate::links::invites::{AcceptedInvite, INVITE_HEADER};
 use crate::connection::{ConnectionInfo, TlsBinding};
 use crate::routes::{Guard, guard_of};
@@ -87,9 +88,15 @@ pub struct Access {
 impl Access {
     /// Opens the access tables in `store` with the household default policy
     /// in the host's current UTC offset.
-    /// `utc_offset_minutes` overrides the host's offset (`[access]
-    /// utc_offset_minutes`).
-    pub fn open(store: Arc<Store>, hasher: PasswordHasher, utc_offset_minutes: Option<i32>) -> Result<Arc<Self>, AccessError> {
+    /// `settings` is the `[access]` table of the configuration file.
+    pub fn open(store: Arc<Store>, hasher: PasswordHasher, settings: &AccessSection) -> Result<Arc<Self>, AccessError> {
+        let utc_offset_minutes = settings.utc_offset_minutes;
+        let mut limits = SessionLimits::default();
+        match settings.session_idle_seconds {
+            Some(idle) if (5..=3600).contains(&idle) => limits.ttl = idle,
+            Some(idle) => tracing::warn!(idle, default = limits.ttl, "[access] session_idle_seconds is outside 5..=3600; using the default"),
+            None => {}
+        }
         let offset = match utc_offset_minutes {
             Some(offset) if (-14 * 60..=14 * 60).contains(&offset) => offset,
             Some(offset) => {
@@ -106,7 +113,7 @@ impl Access {
         let policy = PolicyEngine::new(Policy::household_default(offset), users.audit().clone(), Arc::clone(&clock));
         let sessions = SessionManager::new(
             Arc::clone(&clock),
-            SessionLimits::default(),
+            limits,
             ProofVerifier::new(Arc::clone(&clock)),
             Arc::clone(&revocations),
         );

@@ -161,6 +161,9 @@ pub struct AccessSection {
     /// policy's hours (such as a child's 07:00 to 20:00). Default: the
     /// host's time zone, which a NAS often keeps at UTC.
     pub utc_offset_minutes: Option<i32>,
+    /// Seconds a session stays open after its last signed request, 5 to
+    /// 3600 (default 300). Shorter ends forgotten sessions sooner.
+    pub session_idle_seconds: Option<i64>,
 }
 
 /// The `[node]` table: how this node names itself to other nodes.

@@ -235,7 +235,7 @@ fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
     let tls = rotation.tls();
     let links = open_links(&args, file, &rotation)?;
     let hasher = hearth_access::PasswordHasher::recommended().context("failed to set up password hashing")?;
-    let access = hearth_server::access::Access::open(catalog.store(), hasher, file.access.utc_offset_minutes).context("failed to open the user and device tables")?;
+    let access = hearth_server::access::Access::open(catalog.store(), hasher, &file.access).context("failed to open the user and device tables")?;
 
     let app_links = Arc::clone(&links);
 

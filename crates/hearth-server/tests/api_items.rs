@@ -96,11 +96,13 @@ fn play_state_round_trips() {
 
     let body = serde_json::json!({ "position_ms": 3500, "completed": false });
     let stored = adult.request(Method::PUT, &format!("/api/v1/items/{id}/play-state"), Some(&body));
-    let item = admin.get_json(&format!("/api/v1/items/{id}"));
+    let item = adult.get_json(&format!("/api/v1/items/{id}"));
+    let admins_view = admin.get_json(&format!("/api/v1/items/{id}"));
 
     assert_eq!(stored.status(), 204);
     assert_eq!(item["play_state"]["position_ms"], 3500);
     assert_eq!(item["play_state"]["completed"], false);
+    assert!(admins_view["play_state"].is_null(), "play state is per user: {}", admins_view["play_state"]);
 }
 
 #[test]

@@ -29,7 +29,7 @@ fn app(dir: &tempfile::TempDir) -> axum::Router {
         access: hearth_server::access::Access::open(
             store_for_access,
             hearth_access::PasswordHasher::new(hearth_access::PasswordParams::INSECURE_FOR_TESTS, 2).unwrap(),
-            Some(0),
+            &hearth_server::config::AccessSection { utc_offset_minutes: Some(0), session_idle_seconds: None },
         )
         .unwrap(),
     };

@@ -427,3 +427,105 @@ fn adult_denied_every_admin_route() {
 
     assert!(checked >= 10, "only {checked} admin routes in the table");
 }
+
+#[test]
+fn idle_session_expires_and_sign_in_renews() {
+    let library = tempfile::tempdir().unwrap();
+    let server = Server::start_with_config(&[library.path()], &[], "watch = false\n\n[access]\nsession_idle_seconds = 5\n");
+    let device = TestDevice::new(&server);
+    device.enroll(&server, "alice", Role::Admin);
+    device.sign_in("alice");
+    let fresh = device.request(Method::GET, "/api/v1/items", None);
+
+    std::thread::sleep(Duration::from_secs(7));
+    let stale = device.request(Method::GET, "/api/v1/items", None);
+    let challenge = stale.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    device.sign_in("alice");
+    let renewed = device.request(Method::GET, "/api/v1/items", None);
+
+    assert_eq!(fresh.status(), StatusCode::OK);
+    assert_eq!(stale.status(), StatusCode::UNAUTHORIZED, "an idle session outlived its 5 s");
+    assert!(challenge.contains("error=\"expired\""), "{challenge}");
+    assert_eq!(renewed.status(), StatusCode::OK);
+}
+
+#[test]
+fn disabled_user_is_cut_off() {
+    let (server, _library) = empty_server();
+    let admin = TestDevice::new(&server);
+    admin.enroll(&server, "alice", Role::Admin);
+    admin.sign_in("alice");
+    let bob = TestDevice::new(&server);
+    bob.enroll(&server, "bob", Role::Adult);
+    bob.sign_in("bob");
+    let users = admin.get_json("/api/v1/admin/users");
+    let bob_id = users.as_array().unwrap().iter().find(|u| u["name"] == "bob").unwrap()["id"].as_i64().unwrap();
+
+    let disabled = admin.request(Method::POST, &format!("/api/v1/admin/users/{bob_id}/disable"), None);
+    let after = bob.request(Method::GET, "/api/v1/items", None);
+    let sign_in = bob.sign_in_with("bob", common::device::PASSWORD);
+
+    assert_eq!(disabled.status(), StatusCode::NO_CONTENT);
+    assert_eq!(after.status(), StatusCode::UNAUTHORIZED, "a disabled user kept their session");
+    assert_ne!(sign_in.status(), StatusCode::OK, "a disabled user signed in again");
+}
+
+#[test]
+fn play_state_is_per_user() {
+    common::require_samples();
+    let library = tempfile::tempdir().unwrap();
+    std::fs::copy(std::path::Path::new(common::SAMPLES).join("movie2/movie-hello.mp4"), library.path().join("film.mp4")).unwrap();
+    let server = Server::start_with(&[library.path()], &["--no-watch"]);
+    let alice = TestDevice::new(&server);
+    alice.enroll(&server, "alice", Role::Adult);
+    alice.sign_in("alice");
+    alice.wait_for_scan(&server);
+    let bob = TestDevice::new(&server);
+    bob.enroll(&server, "bob", Role::Adult);
+    bob.sign_in("bob");
+    let item = alice.items()[0]["id"].as_str().unwrap().to_owned();
+
+    let saved = alice.request(Method::PUT, &format!("/api/v1/items/{item}/play-state"), Some(&serde_json::json!({ "position_ms": 4321, "completed": false })));
+    let alices = alice.get_json(&format!("/api/v1/items/{item}"));
+    let bobs = bob.get_json(&format!("/api/v1/items/{item}"));
+
+    assert_eq!(saved.status(), StatusCode::NO_CONTENT);
+    assert_eq!(alices["play_state"]["position_ms"], 4321);
+    assert!(bobs["play_state"].is_null(), "bob sees alice's position: {}", bobs["play_state"]);
+}
+
+#[test]
+fn credentials_never_reach_the_log() {
+    common::require_samples();
+    let library = tempfile::tempdir().unwrap();
+    std::fs::copy(std::path::Path::new(common::SAMPLES).join("movie2/movie-hello.mp4"), library.path().join("film.mp4")).unwrap();
+    let server = Server::start_with(&[library.path()], &["--no-watch"]);
+    let link = server.pairing_offer(&["--new-user", "alice", "--role", "adult"]);
+    let (_, code) = common::device::parse_link(&link);
+    let device = TestDevice::new(&server);
+    device.pair(&link, Some(("alice", PASSWORD)));
+    device.sign_in("alice");
+    device.wait_for_scan(&server);
+    let item = device.items()[0]["id"].as_str().unwrap().to_owned();
+    let grant = device.grant(&item);
+    let player = server.client(hearth_pqc::KeyExchangePolicy::HybridPreferred);
+    let stream_url = grant["stream_url"].as_str().unwrap().to_owned();
+    assert_eq!(player.get(server.url(&stream_url)).send().unwrap().status(), StatusCode::OK);
+    let wrong = device.sign_in_with("alice", "not the password at all");
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let session = device.session_id().unwrap();
+    let signed = device.sign(&Method::GET, "/api/v1/items", &session);
+
+    let log = server.log_text();
+    let grant_id = stream_url.trim_start_matches("/media/").trim_end_matches("/stream");
+    for (name, secret) in [
+        ("session id", session.as_str()),
+        ("media grant", grant_id),
+        ("pairing code", code.as_str()),
+        ("password", PASSWORD),
+        ("wrong password", "not the password at all"),
+        ("binding", signed.binding.as_str()),
+    ] {
+        assert!(!log.contains(secret), "the server log contains the {name}");
+    }
+}

@@ -91,9 +91,23 @@ pub async fn list(
 
 /// `GET /api/v1/items/{id}`: everything about one item. Photo locations are
 /// removed unless the caller is an admin.
-pub async fn show(State(state): State<AppState>, Extension(role): Extension<Role>, Path(id): Path<String>) -> Result<Json<Item>, ApiError> {
+pub async fn show(
+    State(state): State<AppState>,
+    Extension(role): Extension<Role>,
+    session: Option<Extension<hearth_access::Session>>,
+    Path(id): Path<String>,
+) -> Result<Json<Item>, ApiError> {
     let catalog = Arc::clone(&state.catalog);
-    let mut item = tokio::task::spawn_blocking(move || catalog.item(&id)).await??.ok_or(ApiError::NotFound("item"))?;
+    let user = play_state_key(session.as_ref().map(|Extension(s)| s));
+    let mut item = tokio::task::spawn_blocking(move || -> Result<Option<Item>, hearth_catalog::CatalogError> {
+        let Some(mut item) = catalog.item(&id)? else {
+            return Ok(None);
+        };
+        item.play_state = catalog.play_state(&id, &user)?;
+        Ok(Some(item))
+    })
+    .await??
+    .ok_or(ApiError::NotFound("item"))?;
     if role != Role::Admin {
         item.redact_location();
     }
@@ -210,12 +224,20 @@ pub struct PlayStateBody {
 /// `PUT /api/v1/items/{id}/play-state`: stores where playback stopped.
 pub async fn set_play_state(
     State(state): State<AppState>,
+    session: Option<Extension<hearth_access::Session>>,
     Path(id): Path<String>,
     Json(body): Json<PlayStateBody>,
 ) -> Result<StatusCode, ApiError> {
     let catalog = Arc::clone(&state.catalog);
-    let stored = tokio::task::spawn_blocking(move || catalog.set_play_state(&id, body.position_ms, body.completed)).await??;
+    let user = play_state_key(session.as_ref().map(|Extension(s)| s));
+    let stored = tokio::task::spawn_blocking(move || catalog.set_play_state(&id, &user, body.position_ms, body.completed)).await??;
     if stored { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::NotFound("item")) }
+}
+
+/// Key under which the caller's play state is kept: the user's did:key, or
+/// `host-admin` for commands on the admin socket.
+fn play_state_key(session: Option<&hearth_access::Session>) -> String {
+    session.map_or_else(|| "host-admin".to_owned(), |session| session.user_did.to_string())
 }
 
 fn parse_number(name: &str, value: Option<&str>, default: u32, max: u32) -> Result<u32, ApiError> {
