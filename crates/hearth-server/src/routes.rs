@@ -92,6 +92,7 @@ pub fn table() -> Vec<Route> {
         route(Method::POST, "/api/v1/admin/link-invites", needs(ManageServer), post(api::links::create_invite)),
         route(Method::GET, "/api/v1/admin/devices", needs(ManageDevices), get(api::account::devices)),
         route(Method::POST, "/api/v1/admin/devices/{id}/revoke", needs(ManageDevices), post(api::account::revoke_device)),
+        route(Method::POST, "/api/v1/admin/devices/{id}/rename", needs(ManageDevices), post(api::account::rename_device)),
         route(Method::GET, "/api/v1/admin/users", needs(ManageUsers), get(api::account::users)),
         route(Method::POST, "/api/v1/admin/users/{id}/disable", needs(ManageUsers), post(api::account::disable_user)),
         route(Method::GET, "/api/v1/admin/audit", needs(ReadAudit), get(api::account::audit)),

@@ -529,3 +529,20 @@ fn credentials_never_reach_the_log() {
         assert!(!log.contains(secret), "the server log contains the {name}");
     }
 }
+
+#[test]
+fn admin_renames_devices() {
+    let (server, _library) = empty_server();
+    let admin = TestDevice::new(&server);
+    admin.enroll(&server, "alice", Role::Admin);
+    admin.sign_in("alice");
+    let id = admin.get_json("/api/v1/admin/devices")[0]["id"].as_i64().unwrap();
+
+    let renamed = admin.request(Method::POST, &format!("/api/v1/admin/devices/{id}/rename"), Some(&serde_json::json!({ "name": "living room TV" })));
+    let empty = admin.request(Method::POST, &format!("/api/v1/admin/devices/{id}/rename"), Some(&serde_json::json!({ "name": "" })));
+    let devices = admin.get_json("/api/v1/admin/devices");
+
+    assert_eq!(renamed.status(), StatusCode::NO_CONTENT);
+    assert_eq!(empty.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(devices[0]["name"], "living room TV");
+}

@@ -130,6 +130,22 @@ impl UserStore {
         Ok(())
     }
 
+    /// Renames a device, such as "living room TV".
+    ///
+    /// # Errors
+    ///
+    /// Returns [`UserError::InvalidDeviceName`] or [`UserError::DeviceNotFound`].
+    pub fn rename_device(&self, id: DeviceId, name: &str) -> Result<(), UserError> {
+        validate_device_name(name)?;
+        let conn = self.store.get()?;
+        let changed = conn.execute("UPDATE devices SET name = ?1 WHERE id = ?2", params![name, id.0])?;
+        if changed == 0 {
+            return Err(UserError::DeviceNotFound { id });
+        }
+        info!(device = id.0, "device renamed");
+        Ok(())
+    }
+
     /// Records an authenticated request from the device now.
     ///
     /// # Errors

@@ -296,6 +296,22 @@ pub async fn revoke_device(State(state): State<AppState>, Path(id): Path<String>
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Body of `POST /api/v1/admin/devices/{id}/rename`.
+#[derive(Deserialize)]
+pub struct RenameBody {
+    name: String,
+}
+
+/// `POST /api/v1/admin/devices/{id}/rename`: gives a device a new name.
+pub async fn rename_device(State(state): State<AppState>, Path(id): Path<String>, Json(body): Json<RenameBody>) -> Result<StatusCode, ApiError> {
+    let id = parse_row_id(&id, "device")?;
+    let access = Arc::clone(&state.access);
+    tokio::task::spawn_blocking(move || access.users.rename_device(DeviceId(id), body.name.trim()))
+        .await?
+        .map_err(|error| ApiError::BadRequest(error.to_string()))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// `GET /api/v1/admin/users`: every user.
 pub async fn users(State(state): State<AppState>) -> Result<Json<Vec<UserView>>, ApiError> {
     let access = Arc::clone(&state.access);
