@@ -128,14 +128,16 @@ if [[ -z $hearth_url ]]; then
     echo "hearth serve printed no Listening line in 10 s" >&2
     exit 1
 fi
-token=$(sed -n 's/^ *Admin token: *\([0-9a-f]*\).*/\1/p' "$work/hearth.out")
 ca=$data_dir/tls/ca.pem
-auth="Authorization: Bearer $token"
+# Host commands on the admin socket: the script runs as the server's user.
+host_api() {
+    curl -sf --unix-socket "$data_dir/admin.sock" "http://localhost$1" "${@:2}"
+}
 
 # Waits for the start-up scan (at most 60 s).
 phase=
 for ((try = 0; try < 120; try++)); do
-    phase=$(curl -sf --cacert "$ca" -H "$auth" "$hearth_url/api/v1/scan" | jq -r '.latest.phase // empty' || true)
+    phase=$(host_api /api/v1/scan | jq -r '.latest.phase // empty' || true)
     [[ $phase == done ]] && break
     sleep 0.5
 done
@@ -144,7 +146,7 @@ if [[ $phase != done ]]; then
     exit 1
 fi
 
-items=$(curl -sf --cacert "$ca" -H "$auth" "$hearth_url/api/v1/items?limit=500")
+items=$(host_api "/api/v1/items?limit=500")
 video=$(jq -c '[(.items // .)[] | select(.mime | startswith("video/"))] | max_by(.size)' <<< "$items")
 if [[ -z $video || $video == null ]]; then
     echo "no video item in $library" >&2
@@ -153,10 +155,11 @@ fi
 video_id=$(jq -r '.id' <<< "$video")
 video_size=$(jq -r '.size' <<< "$video")
 video_mime=$(jq -r '.mime' <<< "$video")
-stream_url=$hearth_url/api/v1/items/$video_id/stream
+# A media grant, as a <video> element uses: no header, valid 4 hours.
+stream_url=$hearth_url$(host_api "/api/v1/items/$video_id/grant" -X POST | jq -r '.stream_url')
 
 # The file on disk, for nginx; its hash must match the item's.
-video_detail=$(curl -sf --cacert "$ca" -H "$auth" "$hearth_url/api/v1/items/$video_id")
+video_detail=$(host_api "/api/v1/items/$video_id")
 video_file=$library/$(jq -r '.path' <<< "$video_detail")
 if [[ $(sha256sum < "$video_file" | cut -d' ' -f1) != "$(jq -r '.sha256' <<< "$video_detail")" ]]; then
     echo "$video_file does not match the SHA-256 of item $video_id" >&2
@@ -176,7 +179,7 @@ mid_range="bytes=$mid_start-$mid_end"
 # Arguments: CA file, URL, Range value (empty for none), status, length.
 check_response() {
     local cafile=$1 url=$2 range=$3 expect_status=$4 expect_length=$5 status length
-    local -a headers=(-H "$auth")
+    local -a headers=()
     [[ -n $range ]] && headers+=(-H "Range: $range")
     read -r status length < <(curl -s --cacert "$cafile" -o /dev/null -w '%{http_code} %{size_download}\n' "${headers[@]}" "$url")
     if [[ $status != "$expect_status" || $length != "$expect_length" ]]; then
@@ -310,7 +313,7 @@ run_pair() {
     local load=$1 connections=$2 range=$3
     local -a range_header=()
     [[ -n $range ]] && range_header=(-H "Range: $range")
-    run_load hearth "$load" "$connections" "$ca" "$stream_url" -H "$auth" "${range_header[@]}"
+    run_load hearth "$load" "$connections" "$ca" "$stream_url" "${range_header[@]}"
     if [[ -n $nginx_url ]]; then
         run_load nginx "$load" "$connections" "$nginx_dir/ca.pem" "$nginx_url/video" "${range_header[@]}"
     fi

@@ -148,8 +148,9 @@ pub struct Grant {
     pub id: String,
     /// The item the grant opens.
     pub item_id: String,
-    /// The session that asked for it.
-    pub session: Session,
+    /// The session that asked for it, or `None` for a host command on the
+    /// admin socket.
+    pub session: Option<Session>,
     /// Revocation generations of the session's user and device at issue.
     generations: (u64, u64),
     /// Expiry in Unix seconds.
@@ -165,11 +166,17 @@ pub struct MediaGrants {
 }
 
 impl MediaGrants {
-    /// Issues a grant for `item_id` in `session` and returns its id.
-    pub fn issue(&self, access: &Access, session: &Session, item_id: &str) -> Result<(String, i64), SessionError> {
-        let generations = access.revocations.generations(session.user_id, session.device_id)?;
+    /// Issues a grant for `item_id` in `session` (`None`: a host command on
+    /// the admin socket, such as a benchmark) and returns its id.
+    pub fn issue(&self, access: &Access, session: Option<&Session>, item_id: &str) -> Result<(String, i64), SessionError> {
         let now = access.clock.now();
-        let expires_at = (now + GRANT_LIFETIME).min(session.opened_at + SessionLimits::default().max_lifetime);
+        let (generations, expires_at) = match session {
+            Some(session) => (
+                access.revocations.generations(session.user_id, session.device_id)?,
+                (now + GRANT_LIFETIME).min(session.opened_at + SessionLimits::default().max_lifetime),
+            ),
+            None => ((0, 0), now + GRANT_LIFETIME),
+        };
         let id = random_id();
         let mut grants = self.grants.lock().unwrap_or_else(|p| p.into_inner());
         grants.retain(|_, grant| grant.expires_at > now);
@@ -178,7 +185,7 @@ impl MediaGrants {
         {
             grants.remove(&oldest);
         }
-        grants.insert(id.clone(), Grant { id: id.clone(), item_id: item_id.to_owned(), session: session.clone(), generations, expires_at });
+        grants.insert(id.clone(), Grant { id: id.clone(), item_id: item_id.to_owned(), session: session.cloned(), generations, expires_at });
         Ok((id, expires_at))
     }
 
@@ -195,11 +202,10 @@ impl MediaGrants {
             return Err((AuthFailure::Expired, "media grant expired; ask for a new one"));
         }
         let (user_generation, device_generation) = grant.generations;
-        if access
-            .revocations
-            .check(grant.session.user_id, grant.session.device_id, user_generation, device_generation)
-            .is_err()
-        {
+        let revoked = grant.session.as_ref().is_some_and(|session| {
+            access.revocations.check(session.user_id, session.device_id, user_generation, device_generation).is_err()
+        });
+        if revoked {
             grants.remove(id);
             return Err((AuthFailure::Revoked, "media grant revoked with its device or user"));
         }

@@ -546,3 +546,26 @@ fn admin_renames_devices() {
     assert_eq!(empty.status(), StatusCode::BAD_REQUEST);
     assert_eq!(devices[0]["name"], "living room TV");
 }
+
+#[test]
+fn host_admin_gets_media_grants() {
+    common::require_samples();
+    let library = tempfile::tempdir().unwrap();
+    std::fs::copy(std::path::Path::new(common::SAMPLES).join("movie2/movie-hello.mp4"), library.path().join("film.mp4")).unwrap();
+    let server = Server::start_with(&[library.path()], &["--no-watch"]);
+    let socket = server.data_dir.join("admin.sock");
+    let item = loop {
+        let (_, items) = hearth_server::admin_socket::request(&socket, "GET", "/api/v1/items", None).unwrap();
+        if let Some(id) = items["items"][0]["id"].as_str() {
+            break id.to_owned();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+
+    let (status, grant) = hearth_server::admin_socket::request(&socket, "POST", &format!("/api/v1/items/{item}/grant"), None).unwrap();
+    let player = server.client(hearth_pqc::KeyExchangePolicy::HybridPreferred);
+    let stream = player.get(server.url(grant["stream_url"].as_str().unwrap())).header("range", "bytes=0-9").send().unwrap();
+
+    assert_eq!(status, 200, "{grant}");
+    assert_eq!(stream.status(), StatusCode::PARTIAL_CONTENT);
+}

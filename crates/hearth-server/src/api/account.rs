@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::access::{
     AuthFailure, DEVICE_HEADER, ProofInput, forbidden, session_failure, source_address, unauthorized,
 };
+use crate::admin_socket::HostAdmin;
 use crate::auth::Role;
 use crate::connection::TlsBinding;
 use crate::error::ApiError;
@@ -210,15 +211,17 @@ struct GrantAnswer {
 pub async fn grant(
     State(state): State<AppState>,
     session: Option<Extension<Session>>,
+    host: Option<Extension<HostAdmin>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let Some(Extension(session)) = session else {
+    let session = session.map(|Extension(session)| session);
+    if session.is_none() && host.is_none() {
         return Ok(forbidden("media grants need a signed-in device session"));
-    };
+    }
     let catalog = Arc::clone(&state.catalog);
     let item = id.clone();
     tokio::task::spawn_blocking(move || catalog.media_file(&item)).await??.ok_or(ApiError::NotFound("item"))?;
-    match state.access.grants.issue(&state.access, &session, &id) {
+    match state.access.grants.issue(&state.access, session.as_ref(), &id) {
         Ok((grant, expires_at)) => Ok(Json(GrantAnswer {
             stream_url: format!("/media/{grant}/stream"),
             thumbnail_url: format!("/media/{grant}/thumbnail"),
@@ -241,7 +244,8 @@ pub async fn grant_stream(
         Ok(grant) => grant,
         Err((failure, reason)) => return Ok(unauthorized(failure, reason)),
     };
-    let role = if grant.session.role == hearth_access::Role::Admin { Role::Admin } else { Role::Member };
+    let admin = grant.session.as_ref().is_none_or(|session| session.role == hearth_access::Role::Admin);
+    let role = if admin { Role::Admin } else { Role::Member };
     let access = Arc::clone(&state.access);
     let grant_id = grant.id.clone();
     let response = crate::api::items::stream(State(state), Extension(role), method, headers, Path(grant.item_id)).await?;
