@@ -62,11 +62,7 @@ impl LibraryWatcher {
 
 /// Returns whether an event may change the library's contents.
 fn changes_content(kind: &EventKind) -> bool {
-    match kind {
-        EventKind::Access(_) => false,
-        EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)) => false,
-        _ => true,
-    }
+    !matches!(kind, EventKind::Access(_) | EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)))
 }
 
 /// Collects changed paths until the libraries are quiet, then rescans the

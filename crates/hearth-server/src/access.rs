@@ -10,6 +10,11 @@
 //! also sends the connection's `Hearth-Binding` on every response, because
 //! browsers cannot compute the TLS exporter value they must sign.
 
+#![allow(
+    clippy::result_large_err,
+    reason = "helpers return the finished HTTP error response; it is built once per failed request"
+)]
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};

@@ -1,6 +1,11 @@
 //! Sign-in with a device proof, media grants, and the admin's views of
 //! devices, users and the audit log. docs/access.md is the protocol.
 
+#![allow(
+    clippy::result_large_err,
+    reason = "helpers return the finished HTTP error response; it is built once per failed request"
+)]
+
 use std::sync::Arc;
 
 use futures_util::StreamExt;

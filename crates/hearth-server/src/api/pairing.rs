@@ -1,6 +1,11 @@
 //! Pairing a device with a one-time code (docs/access.md, "Pairing a
 //! device"): the two public steps and the admin's offer creation.
 
+#![allow(
+    clippy::result_large_err,
+    reason = "helpers return the finished HTTP error response; it is built once per failed request"
+)]
+
 use std::sync::Arc;
 
 use axum::Json;

@@ -10,6 +10,11 @@
 //! The WebAuthn library's types stay in this file; `hearth_access` stores
 //! the credential as opaque text ([`hearth_access::passkeys`]).
 
+#![allow(
+    clippy::result_large_err,
+    reason = "helpers return the finished HTTP error response; it is built once per failed request"
+)]
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
