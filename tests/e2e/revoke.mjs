@@ -160,7 +160,7 @@ async function createOfferInAdminPage(page, name) {
 /** Clicks Revoke on the device `did` in the admin page; returns when the server confirmed it. */
 async function revokeInAdminPage(page, did) {
   await page.locator("#devices-refresh").click();
-  const button = page.locator(`#devices tr[data-did="${did}"] button`);
+  const button = page.locator(`#devices tr[data-did="${did}"] button[data-action="revoke"]`);
   await button.waitFor();
   const [response] = await Promise.all([
     page.waitForResponse((candidate) => candidate.request().method() === "POST" && /\/api\/v1\/admin\/devices\/\d+\/revoke$/.test(new URL(candidate.url()).pathname)),

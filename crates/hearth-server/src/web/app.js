@@ -88,6 +88,10 @@ const MESSAGES = {
     revoke: "Revoke",
     revokeLabel: "Revoke {name}",
     revokedDevice: "Revoked {name}. Its sessions and media links stop at their next request.",
+    rename: "Rename",
+    renameLabel: "Rename {name}",
+    renamePrompt: "New name for {name}:",
+    renamedDevice: "Renamed to {name}.",
     unknownUser: "user {id}",
     adminFailed: "The request failed: {error}",
   },
@@ -677,8 +681,13 @@ function showDevices(devices, users, currentDid) {
     if (device.revoked_at === null) {
       const button = Object.assign(document.createElement("button"), { type: "button", textContent: t("revoke") });
       button.setAttribute("aria-label", t("revokeLabel", { name: device.name }));
+      button.dataset.action = "revoke";
       button.addEventListener("click", () => revokeDevice(device, button, currentDid));
-      action.append(button);
+      const rename = Object.assign(document.createElement("button"), { type: "button", textContent: t("rename") });
+      rename.setAttribute("aria-label", t("renameLabel", { name: device.name }));
+      rename.dataset.action = "rename";
+      rename.addEventListener("click", () => renameDevice(device, rename, currentDid));
+      action.append(rename, " ", button);
     }
     row.append(action);
     return row;
@@ -695,6 +704,21 @@ async function revokeDevice(device, button, currentDid) {
     button.disabled = false;
     showAdminStatus(t("adminFailed", { error: error.message }), true);
     return;
+  }
+  await refreshAdminLists(currentDid);
+}
+
+async function renameDevice(device, button, currentDid) {
+  const name = window.prompt(t("renamePrompt", { name: device.name }), device.name)?.trim();
+  if (!name || name === device.name) return;
+  button.disabled = true;
+  try {
+    await api(`/api/v1/admin/devices/${device.id}/rename`, { method: "POST", body: { name } });
+    showAdminStatus(t("renamedDevice", { name }));
+  } catch (error) {
+    showAdminStatus(t("adminFailed", { error: error.message }), true);
+  } finally {
+    button.disabled = false;
   }
   await refreshAdminLists(currentDid);
 }
