@@ -73,8 +73,9 @@ impl ListParams {
 
 /// `GET /api/v1/items`: one page of items, filtered, searched and sorted.
 ///
-/// In a device session the page holds only items the user's role may view
-/// (the policy's rating limit for the role); unrated videos count as adult.
+/// In a device session the page holds only items the user's role may view,
+/// as the policy's rating limit for the role says. Unrated videos count as
+/// adult.
 pub async fn list(
     State(state): State<AppState>,
     session: Option<Extension<hearth_access::Session>>,
