@@ -269,6 +269,18 @@ impl SessionManager {
         Ok(entry.session.clone())
     }
 
+    /// Returns whether `session_id` names an open session that has not
+    /// expired, without checking a proof or renewing it. Things bound to a
+    /// session, such as media grants, end with it.
+    pub fn is_live(&self, session_id: &str) -> bool {
+        let now = self.clock.now();
+        self.sessions
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(session_id)
+            .is_some_and(|entry| entry.session.expires_at > now)
+    }
+
     /// Ends a session (logout). Ending an unknown session does nothing.
     pub fn close(&self, session_id: &str) {
         self.remove(session_id);

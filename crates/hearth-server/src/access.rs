@@ -163,8 +163,8 @@ pub struct Grant {
 }
 
 /// Short-lived capabilities for `<video src>` and `<img src>`: one item,
-/// one session, at most [`GRANT_LIFETIME`], and void once the user or the
-/// device is revoked.
+/// one session, at most [`GRANT_LIFETIME`]. A grant ends with its session
+/// (sign-out, idle expiry) and when its user or device is revoked.
 #[derive(Default)]
 pub struct MediaGrants {
     grants: Mutex<HashMap<String, Grant>>,
@@ -213,6 +213,11 @@ impl MediaGrants {
         if revoked {
             grants.remove(id);
             return Err((AuthFailure::Revoked, "media grant revoked with its device or user"));
+        }
+        let ended = grant.session.as_ref().is_some_and(|session| !access.sessions.is_live(&session.id));
+        if ended {
+            grants.remove(id);
+            return Err((AuthFailure::Expired, "media grant ended with its session; sign in again"));
         }
         Ok(grant)
     }

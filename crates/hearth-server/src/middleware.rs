@@ -130,3 +130,35 @@ pub async fn log_server_errors(request: Request, next: Next) -> Response {
     .instrument(span)
     .await
 }
+
+/// Largest plain-text error body that [`json_errors`] rewrites.
+const MAX_TEXT_ERROR: usize = 4096;
+
+/// Gives every 4xx response a JSON body `{"error": "..."}`, as docs/api.md
+/// promises. axum's own rejections (a body over its limit, a query string
+/// that does not parse) answer in plain text, and an unknown path answers
+/// with an empty body; both are rewritten here.
+pub async fn json_errors(request: Request, next: Next) -> Response {
+    let head = request.method() == Method::HEAD;
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    // A HEAD answer has no body, and a 416 keeps the range code's own.
+    if !status.is_client_error() || is_json || head || status == StatusCode::RANGE_NOT_SATISFIABLE {
+        return response;
+    }
+
+    let (mut parts, body) = response.into_parts();
+    let text = match axum::body::to_bytes(body, MAX_TEXT_ERROR).await {
+        Ok(bytes) if !bytes.is_empty() => String::from_utf8_lossy(&bytes).trim().to_owned(),
+        _ => status.canonical_reason().unwrap_or("request failed").to_lowercase(),
+    };
+    let body = serde_json::json!({ "error": text }).to_string();
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(body))
+}

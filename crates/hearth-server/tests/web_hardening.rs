@@ -177,3 +177,26 @@ fn forwarded_address_headers_are_ignored() {
     assert!(peer.starts_with("127.0.0.1:"), "server took a forwarded address as the peer: {peer}");
     assert!(!server.log_text().contains("203.0.113.7"), "the forwarded address reached the log");
 }
+
+#[test]
+fn client_errors_have_json_bodies() {
+    let (server, _library) = empty_server();
+    let admin = server.admin_device();
+    let client = server.client(KeyExchangePolicy::HybridPreferred);
+
+    let too_large = client
+        .post(server.url("/api/v1/pair/start"))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 3 * 1024 * 1024])
+        .send()
+        .expect("request");
+    let bad_query = admin.request(reqwest::Method::GET, "/api/v1/admin/audit?since=abc", None);
+    let unknown = admin.request(reqwest::Method::GET, "/api/v1/nothing-here", None);
+
+    for (name, response) in [("413", too_large), ("bad query", bad_query), ("unknown path", unknown)] {
+        let status = response.status();
+        assert!(status.is_client_error(), "{name}: {status}");
+        let body: serde_json::Value = response.json().unwrap_or_else(|e| panic!("{name}: body is not JSON: {e}"));
+        assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{name}: {body}");
+    }
+}

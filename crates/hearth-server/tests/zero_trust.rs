@@ -569,3 +569,44 @@ fn host_admin_gets_media_grants() {
     assert_eq!(status, 200, "{grant}");
     assert_eq!(stream.status(), StatusCode::PARTIAL_CONTENT);
 }
+
+#[test]
+fn device_cannot_test_other_users_password() {
+    let (server, _library) = empty_server();
+    let admin = TestDevice::new(&server);
+    admin.enroll(&server, "alice", Role::Admin);
+    let bob = TestDevice::new(&server);
+    bob.enroll(&server, "bob", Role::Adult);
+
+    let wrong = admin.sign_in_with("bob", "not bob's password");
+    let wrong_body: serde_json::Value = wrong.json().unwrap();
+    let right = admin.sign_in_with("bob", PASSWORD);
+    let right_body: serde_json::Value = right.json().unwrap();
+
+    assert_eq!(right_body["error"], wrong_body["error"], "the answers tell a right password from a wrong one");
+    assert_eq!(right_body["error"], "invalid name or password");
+}
+
+#[test]
+fn grant_ends_with_its_session() {
+    common::require_samples();
+    let library = tempfile::tempdir().unwrap();
+    std::fs::copy(std::path::Path::new(common::SAMPLES).join("movie2/movie-hello.mp4"), library.path().join("film.mp4")).unwrap();
+    let server = Server::start_with(&[library.path()], &["--no-watch"]);
+    let viewer = TestDevice::new(&server);
+    viewer.enroll(&server, "bob", Role::Adult);
+    viewer.sign_in("bob");
+    viewer.wait_for_scan(&server);
+    let item = viewer.items()[0]["id"].as_str().unwrap().to_owned();
+    let grant = viewer.grant(&item);
+    let url = server.url(grant["stream_url"].as_str().unwrap());
+    let player = server.client(hearth_pqc::KeyExchangePolicy::HybridPreferred);
+    let before = player.get(&url).header("range", "bytes=0-9").send().unwrap().status();
+
+    let logout = viewer.request(Method::POST, "/api/v1/logout", None);
+    let after = player.get(&url).header("range", "bytes=0-9").send().unwrap();
+
+    assert_eq!(before, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    assert_eq!(after.status(), StatusCode::UNAUTHORIZED, "the grant outlived sign-out");
+}

@@ -24,6 +24,9 @@ pub(super) struct PendingPairing {
     pub(super) expires_at: i64,
 }
 
+/// Most pairings one offer may have between start and finish.
+pub(super) const PER_OFFER: usize = 4;
+
 /// A bounded map from pairing id to pending pairing.
 pub(super) struct PendingPairings {
     limit: usize,
@@ -52,6 +55,16 @@ impl PendingPairings {
     ) -> Result<(), PairingError> {
         let mut entries = self.lock();
         entries.retain(|_, entry| entry.expires_at > now);
+        // One offer holds at most PER_OFFER pairings, dropping its oldest,
+        // so that starts against one known offer id cannot fill the table
+        // for every other offer.
+        let of_offer: Vec<(&String, i64)> =
+            entries.iter().filter(|(_, entry)| entry.offer_id == pending.offer_id).map(|(id, entry)| (id, entry.expires_at)).collect();
+        if of_offer.len() >= PER_OFFER
+            && let Some(oldest) = of_offer.iter().min_by_key(|(_, expires)| *expires).map(|(id, _)| (*id).clone())
+        {
+            entries.remove(&oldest);
+        }
         if entries.len() >= self.limit {
             return Err(PairingError::TooManyPending { limit: self.limit });
         }

@@ -494,7 +494,8 @@ fn ten_thousand_guesses_never_succeed() {
         ) {
             Ok(paired) => panic!("a guess paired {:?}", paired.device),
             Err(PairingError::WrongCode { .. }) => checked += 1,
-            Err(PairingError::OfferBurned { .. }) => rejected += 1,
+            // Burned, or dropped because the offer holds four pairings at most.
+            Err(PairingError::OfferBurned { .. } | PairingError::PairingNotFound { .. }) => rejected += 1,
             Err(other) => panic!("unexpected error: {other}"),
         }
     }
@@ -504,18 +505,19 @@ fn ten_thousand_guesses_never_succeed() {
         let guess = PairingCode::generate().unwrap();
         guesses += 1;
         match start(&fixture.pairing, id, guess.as_str(), &key, "phone") {
-            Ok(device) => {
-                let result = fixture.pairing.finish(
-                    &device.pairing_id,
-                    &device.confirmation(),
-                    account("Alex"),
-                    household(),
-                );
-                panic!(
-                    "guess {guesses} reached finish: {:?}",
-                    result.map(|p| p.user)
-                );
-            }
+            // The batch above checked at most four codes (one offer holds
+            // four pairings), so a few more guesses reach finish.
+            Ok(device) => match fixture.pairing.finish(
+                &device.pairing_id,
+                &device.confirmation(),
+                account("Alex"),
+                household(),
+            ) {
+                Ok(paired) => panic!("guess {guesses} paired {:?}", paired.device),
+                Err(PairingError::WrongCode { .. }) => checked += 1,
+                Err(PairingError::OfferBurned { .. }) => rejected += 1,
+                Err(other) => panic!("guess {guesses}: unexpected error {other}"),
+            },
             Err(PairingError::OfferBurned { .. }) => rejected += 1,
             Err(other) => panic!("guess {guesses}: unexpected error {other}"),
         }
@@ -1134,14 +1136,15 @@ fn unknown_offer_not_found() {
 #[test]
 fn pending_pairings_are_bounded() {
     let fixture = Fixture::new();
-    let offer = fixture.new_user_offer("Alex", Role::Adult);
-    let id = &offer.offer.id;
-    let code = offer.code.as_str();
-
+    // One pairing on each of MAX_PENDING offers, since one offer holds at
+    // most four.
     for seed in 0..MAX_PENDING {
+        let offer = fixture.new_user_offer(&format!("User{seed}"), Role::Adult);
         let seed = u8::try_from(30 + seed).unwrap();
-        start(&fixture.pairing, id, code, &browser_key(seed), "phone").unwrap();
+        start(&fixture.pairing, &offer.offer.id, offer.code.as_str(), &browser_key(seed), "phone").unwrap();
     }
+    let offer = fixture.new_user_offer("Alex", Role::Adult);
+    let (id, code) = (&offer.offer.id, offer.code.as_str());
     let full = start(&fixture.pairing, id, code, &browser_key(200), "phone").unwrap_err();
     fixture.clock.advance(PENDING_TTL_SECS);
     let later = start(&fixture.pairing, id, code, &browser_key(200), "phone");
@@ -1196,4 +1199,18 @@ impl Offer {
         self.attempts = attempts;
         self
     }
+}
+
+#[test]
+fn one_offer_cannot_fill_the_pending_table() {
+    let fixture = Fixture::new();
+    let flooded = fixture.new_user_offer("guest", Role::Adult);
+    let other = fixture.new_user_offer("victim", Role::Adult);
+
+    for seed in 0..(MAX_PENDING as u8 * 2) {
+        start(&fixture.pairing, &flooded.offer.id, "WRONGCDE", &browser_key(seed + 1), "flood").unwrap();
+    }
+    let started = start(&fixture.pairing, &other.offer.id, other.code.as_str(), &browser_key(250), "victim's phone");
+
+    assert!(started.is_ok(), "another offer could not start: {:?}", started.err());
 }

@@ -641,10 +641,19 @@ fn validate_name(name: &str) -> Result<&str, UserError> {
     if name.chars().any(char::is_control) {
         return Err(invalid("contains a control character"));
     }
+    if name.chars().any(is_invisible_format) {
+        return Err(invalid("contains an invisible or text-direction character"));
+    }
     if name.trim() != name {
         return Err(invalid("starts or ends with white space"));
     }
     Ok(name)
+}
+
+/// Returns whether `c` is a zero-width or text-direction formatting
+/// character, which would let one name look like another in a list.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
 }
 
 /// Returns the case-insensitive key of a name.

@@ -755,3 +755,11 @@ fn revocations_survive_restart() {
             .is_ok()
     );
 }
+
+#[test]
+fn look_alike_names_rejected() {
+    for name in ["admin\u{200B}", "\u{202E}evil", "a\u{2066}b", "\u{FEFF}kim"] {
+        assert!(validate_name(name).is_err(), "{name:?} was accepted");
+    }
+    assert!(validate_name("Zoë").is_ok());
+}

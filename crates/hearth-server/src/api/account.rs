@@ -159,6 +159,33 @@ pub async fn login_with_proof(State(state): State<AppState>, request: Request) -
             tracing::info!(device = device.id.0, error = %error, "sign-in proof rejected");
             return Err(session_failure(&error));
         }
+        // A device signs in only its own user. Checking that before the
+        // password keeps a paired device from testing other users'
+        // passwords; the answer is the one a wrong password gets.
+        match access.users.user_by_name(&login.name) {
+            Ok(Some(named)) if named.id != device.user_id => {
+                tracing::info!(device = device.id.0, "sign-in for a user the device does not belong to");
+                let event = hearth_access::AuditEvent {
+                    time: access.clock.now(),
+                    subject: Some(named.did.to_string()),
+                    device: Some(device.key.did().to_string()),
+                    action: "login".to_owned(),
+                    resource: "password".to_owned(),
+                    allowed: false,
+                    reason: "the device belongs to another user".to_owned(),
+                    source,
+                };
+                if let Err(error) = access.users.audit().record(&event) {
+                    tracing::error!(error = %error, "failed to record a refused sign-in");
+                }
+                return Err(login_failure(&LoginError::InvalidCredentials));
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::error!(error = %error, "failed to look up a user at sign-in");
+                return Err(ApiError::Rotation("user lookup failed".into()).into_response());
+            }
+        }
         let user = match access.users.login(&login.name, &login.password, source) {
             Ok(user) => user,
             Err(error) => return Err(login_failure(&error)),
