@@ -28,6 +28,7 @@ mod discover;
 mod error;
 mod exif;
 mod heif;
+pub mod hls;
 mod location;
 mod probe;
 mod sniff;

@@ -1,0 +1,415 @@
+//! Deciding how a client plays an item: direct play, or HLS with a
+//! transcoded ladder. Every value a client may choose is an enum or a
+//! checked range here, so nothing a request carries reaches a pipeline as text.
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::Probe;
+
+/// Length of every HLS segment but the last, in seconds. Segments start at
+/// multiples of it, each with an IDR frame, so a seek lands on a boundary.
+pub const SEGMENT_SECONDS: u32 = 4;
+
+/// Most audio tracks a client may choose among (0 to 15).
+pub const MAX_AUDIO_TRACK: u8 = 15;
+
+/// One rung of the adaptive ladder, or the audio-only stream of music.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Rendition {
+    /// 1080 lines, 5 Mbit/s.
+    #[serde(rename = "1080p")]
+    P1080,
+    /// 720 lines, 2.8 Mbit/s.
+    #[serde(rename = "720p")]
+    P720,
+    /// 480 lines, 1.2 Mbit/s.
+    #[serde(rename = "480p")]
+    P480,
+    /// 360 lines, 0.7 Mbit/s.
+    #[serde(rename = "360p")]
+    P360,
+    /// AAC audio only, for sound files.
+    #[serde(rename = "audio")]
+    Audio,
+}
+
+impl Rendition {
+    /// Every rendition, largest first.
+    pub const ALL: [Rendition; 5] = [Rendition::P1080, Rendition::P720, Rendition::P480, Rendition::P360, Rendition::Audio];
+
+    /// The name in URLs and JSON, such as `720p`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rendition::P1080 => "1080p",
+            Rendition::P720 => "720p",
+            Rendition::P480 => "480p",
+            Rendition::P360 => "360p",
+            Rendition::Audio => "audio",
+        }
+    }
+
+    /// Parses [`Rendition::as_str`]'s names and nothing else.
+    pub fn parse(text: &str) -> Option<Rendition> {
+        Rendition::ALL.into_iter().find(|rendition| rendition.as_str() == text)
+    }
+
+    /// Target frame height; `None` for audio.
+    pub fn height(self) -> Option<u32> {
+        match self {
+            Rendition::P1080 => Some(1080),
+            Rendition::P720 => Some(720),
+            Rendition::P480 => Some(480),
+            Rendition::P360 => Some(360),
+            Rendition::Audio => None,
+        }
+    }
+
+    /// Video bit rate in kbit/s; 0 for audio.
+    pub fn video_kbps(self) -> u32 {
+        match self {
+            Rendition::P1080 => 5000,
+            Rendition::P720 => 2800,
+            Rendition::P480 => 1200,
+            Rendition::P360 => 700,
+            Rendition::Audio => 0,
+        }
+    }
+}
+
+/// AAC bit rate of every rendition, in bit/s.
+pub const AUDIO_BPS: u32 = 128_000;
+
+/// Output frame size of `rendition` for a source of `width` × `height`: the
+/// rendition's height, never more than the source's, with the source's
+/// aspect ratio and even sides (4:2:0 needs them).
+pub fn output_size(rendition: Rendition, width: u32, height: u32) -> Option<(u32, u32)> {
+    let target = rendition.height()?;
+    if width == 0 || height == 0 {
+        return None;
+    }
+    let out_height = target.min(height) & !1;
+    let out_width = (u64::from(width) * u64::from(out_height) / u64::from(height)) as u32;
+    // Wide sources are limited by width: 1920 for 1080p, and so on.
+    let max_width = target * 16 / 9;
+    if out_width > max_width {
+        let out_height = (u64::from(height) * u64::from(max_width) / u64::from(width)) as u32;
+        return Some((max_width & !1, (out_height & !1).max(2)));
+    }
+    Some(((out_width & !1).max(2), out_height.max(2)))
+}
+
+/// The ladder for an item: every video rendition no taller than the source
+/// (at least the smallest), or the audio rendition for sound.
+pub fn ladder(probe: &Probe) -> Vec<Rendition> {
+    let Some(video) = &probe.video else {
+        return if probe.audio.is_some() { vec![Rendition::Audio] } else { Vec::new() };
+    };
+    let source_height = video.height.unwrap_or(0);
+    let mut rungs: Vec<Rendition> = Rendition::ALL
+        .into_iter()
+        .filter(|rendition| rendition.height().is_some_and(|height| height <= source_height))
+        .collect();
+    if rungs.is_empty() {
+        rungs.push(Rendition::P360);
+    }
+    rungs
+}
+
+/// Number of segments of an item `duration_ms` long.
+pub fn segment_count(duration_ms: u64) -> u32 {
+    let segment_ms = u64::from(SEGMENT_SECONDS) * 1000;
+    u32::try_from(duration_ms.div_ceil(segment_ms).max(1)).unwrap_or(u32::MAX)
+}
+
+/// Video codecs a client may say it decodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VideoCodec {
+    H264,
+    Hevc,
+    Vp8,
+    Vp9,
+    Av1,
+    Theora,
+    Mpeg2,
+    Mpeg4,
+}
+
+/// Audio codecs a client may say it decodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AudioCodec {
+    Aac,
+    Mp3,
+    Opus,
+    Vorbis,
+    Flac,
+    Pcm,
+    Ac3,
+}
+
+/// Containers a client may say it opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Container {
+    Mp4,
+    Webm,
+    Matroska,
+    Ogg,
+    Mp3,
+    Flac,
+    Wav,
+}
+
+/// How the client plays HLS, if at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HlsSupport {
+    /// Media Source Extensions with a script player (hls.js).
+    Mse,
+    /// The platform's own HLS player (Safari, TVs).
+    Native,
+    /// No HLS: direct play only.
+    #[default]
+    None,
+}
+
+/// What a client reported it can decode. The web client fills it from
+/// `MediaSource.isTypeSupported` and `canPlayType`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientCapabilities {
+    #[serde(default)]
+    pub video_codecs: Vec<VideoCodec>,
+    #[serde(default)]
+    pub audio_codecs: Vec<AudioCodec>,
+    #[serde(default)]
+    pub containers: Vec<Container>,
+    #[serde(default)]
+    pub hls: HlsSupport,
+}
+
+/// What happens to one stream of the source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamPlan {
+    /// The bytes go out as they are.
+    Direct,
+    /// Decoded and encoded again (H.264 or AAC).
+    Transcode,
+}
+
+/// The decision for one item and one client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "mode", rename_all = "lowercase")]
+pub enum PlaybackPlan {
+    /// The client opens the file itself, with range requests.
+    Direct,
+    /// HLS with the given ladder; `video` is `None` for sound.
+    Hls { video: Option<StreamPlan>, audio: Option<StreamPlan>, renditions: Vec<Rendition>, reason: String },
+}
+
+/// The container of a probed file, when it is one a client may name.
+pub fn source_container(probe: &Probe) -> Option<Container> {
+    let described = probe.container.as_deref().unwrap_or_default().to_ascii_lowercase();
+    let mime = probe.mime.to_ascii_lowercase();
+    if described.contains("quicktime") || described.contains("mp4") || mime.ends_with("/mp4") {
+        Some(Container::Mp4)
+    } else if described.contains("webm") || mime.ends_with("/webm") {
+        Some(Container::Webm)
+    } else if described.contains("matroska") {
+        Some(Container::Matroska)
+    } else if described.contains("ogg") || mime.ends_with("/ogg") {
+        Some(Container::Ogg)
+    } else if mime == "audio/mpeg" {
+        Some(Container::Mp3)
+    } else if mime.contains("flac") {
+        Some(Container::Flac)
+    } else if mime.contains("wav") {
+        Some(Container::Wav)
+    } else {
+        None
+    }
+}
+
+/// The video codec of a probed stream, from GStreamer's description.
+pub fn source_video_codec(description: &str) -> Option<VideoCodec> {
+    let d = description.to_ascii_lowercase();
+    if d.starts_with("h.264") || d.contains("avc") {
+        Some(VideoCodec::H264)
+    } else if d.starts_with("h.265") || d.contains("hevc") {
+        Some(VideoCodec::Hevc)
+    } else if d.starts_with("vp8") {
+        Some(VideoCodec::Vp8)
+    } else if d.starts_with("vp9") {
+        Some(VideoCodec::Vp9)
+    } else if d.starts_with("av1") {
+        Some(VideoCodec::Av1)
+    } else if d.starts_with("theora") {
+        Some(VideoCodec::Theora)
+    } else if d.contains("mpeg-2 video") || d.contains("mpeg-1 video") {
+        Some(VideoCodec::Mpeg2)
+    } else if d.contains("mpeg-4 video") {
+        Some(VideoCodec::Mpeg4)
+    } else {
+        None
+    }
+}
+
+/// The audio codec of a probed stream, from GStreamer's description.
+pub fn source_audio_codec(description: &str) -> Option<AudioCodec> {
+    let d = description.to_ascii_lowercase();
+    if d.contains("aac") {
+        Some(AudioCodec::Aac)
+    } else if d.contains("layer 3") || d.contains("mp3") {
+        Some(AudioCodec::Mp3)
+    } else if d.contains("opus") {
+        Some(AudioCodec::Opus)
+    } else if d.contains("vorbis") {
+        Some(AudioCodec::Vorbis)
+    } else if d.contains("flac") {
+        Some(AudioCodec::Flac)
+    } else if d.contains("pcm") || d.contains("raw") {
+        Some(AudioCodec::Pcm)
+    } else if d.contains("ac-3") || d.contains("ac3") {
+        Some(AudioCodec::Ac3)
+    } else {
+        None
+    }
+}
+
+/// Decides direct play or HLS for `probe` on a client with `caps`.
+///
+/// Direct play needs the client to open the container and decode every
+/// stream. Otherwise the item goes out as HLS: video is transcoded to H.264
+/// and audio to AAC, the pair every HLS client decodes. Returns an error
+/// message when the client can do neither.
+pub fn plan(probe: &Probe, caps: &ClientCapabilities) -> Result<PlaybackPlan, String> {
+    let container = source_container(probe);
+    let video = probe.video.as_ref().map(|stream| source_video_codec(&stream.codec));
+    let audio = probe.audio.as_ref().map(|stream| source_audio_codec(&stream.codec));
+    if video.is_none() && audio.is_none() {
+        return Err("the item has neither audio nor video".to_owned());
+    }
+
+    let container_ok = container.is_some_and(|c| caps.containers.contains(&c));
+    let video_ok = video.is_none_or(|codec| codec.is_some_and(|c| caps.video_codecs.contains(&c)));
+    let audio_ok = audio.is_none_or(|codec| codec.is_some_and(|c| caps.audio_codecs.contains(&c)));
+    if container_ok && video_ok && audio_ok {
+        return Ok(PlaybackPlan::Direct);
+    }
+
+    if caps.hls == HlsSupport::None {
+        return Err("the client cannot open this file directly and does not play HLS".to_owned());
+    }
+    let describe = |what: &str, known: Option<String>| known.unwrap_or_else(|| format!("an unknown {what}"));
+    let reason = if !container_ok {
+        format!("the client does not open {}", describe("container", container.map(|c| format!("{c:?}").to_lowercase())))
+    } else if !video_ok {
+        format!("the client does not decode {}", describe("video codec", probe.video.as_ref().map(|v| v.codec.clone())))
+    } else {
+        format!("the client does not decode {}", describe("audio codec", probe.audio.as_ref().map(|a| a.codec.clone())))
+    };
+    Ok(PlaybackPlan::Hls {
+        video: video.map(|_| StreamPlan::Transcode),
+        audio: audio.map(|_| StreamPlan::Transcode),
+        renditions: ladder(probe),
+        reason,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{AudioStream, MediaKind, Tags, VideoStream};
+
+    fn probe(container: &str, mime: &str, video: Option<(&str, u32, u32)>, audio: Option<&str>) -> Probe {
+        Probe {
+            kind: if video.is_some() { MediaKind::Video } else { MediaKind::Audio },
+            mime: mime.to_owned(),
+            container: Some(container.to_owned()),
+            duration_ms: Some(10_000),
+            bit_rate: None,
+            video: video.map(|(codec, width, height)| VideoStream {
+                codec: codec.to_owned(),
+                width: Some(width),
+                height: Some(height),
+                frame_rate: Some(25.0),
+                bit_rate: None,
+            }),
+            audio: audio.map(|codec| AudioStream { codec: codec.to_owned(), channels: Some(2), sample_rate: Some(48_000), bit_rate: None }),
+            tags: Tags::default(),
+            image: None,
+            has_cover_art: false,
+        }
+    }
+
+    fn chromium() -> ClientCapabilities {
+        ClientCapabilities {
+            video_codecs: vec![VideoCodec::H264, VideoCodec::Vp8, VideoCodec::Vp9, VideoCodec::Av1],
+            audio_codecs: vec![AudioCodec::Aac, AudioCodec::Mp3, AudioCodec::Opus, AudioCodec::Vorbis, AudioCodec::Flac],
+            containers: vec![Container::Mp4, Container::Webm, Container::Ogg, Container::Mp3],
+            hls: HlsSupport::Mse,
+        }
+    }
+
+    #[test]
+    fn mp4_with_h264_plays_directly() {
+        let p = probe("Quicktime", "video/mp4", Some(("H.264 (Main Profile)", 1280, 720)), Some("MPEG-4 AAC"));
+        assert_eq!(plan(&p, &chromium()).unwrap(), PlaybackPlan::Direct);
+    }
+
+    #[test]
+    fn avi_and_theora_go_through_hls() {
+        let avi = probe("AVI", "video/x-msvideo", Some(("H.264 (High Profile)", 1920, 1080)), Some("MPEG-4 AAC"));
+        let PlaybackPlan::Hls { renditions, video, .. } = plan(&avi, &chromium()).unwrap() else { panic!("AVI played directly") };
+        assert_eq!(renditions, [Rendition::P1080, Rendition::P720, Rendition::P480, Rendition::P360]);
+        assert_eq!(video, Some(StreamPlan::Transcode));
+        let ogg = probe("Ogg", "video/ogg", Some(("Theora", 320, 240)), Some("Vorbis"));
+        let PlaybackPlan::Hls { renditions, reason, .. } = plan(&ogg, &chromium()).unwrap() else { panic!("Theora played directly") };
+        assert_eq!(renditions, [Rendition::P360], "a small source gets the smallest rung");
+        assert!(reason.contains("Theora"), "{reason}");
+    }
+
+    #[test]
+    fn no_hls_and_no_direct_is_an_error() {
+        let avi = probe("AVI", "video/x-msvideo", Some(("MPEG-4 Video", 640, 480)), Some("MPEG-1 Layer 3 (MP3)"));
+        let caps = ClientCapabilities { hls: HlsSupport::None, ..chromium() };
+        assert!(plan(&avi, &caps).is_err());
+    }
+
+    #[test]
+    fn sound_gets_the_audio_rendition() {
+        let wma = probe("ASF", "audio/x-ms-asf", None, Some("Windows Media Audio 9"));
+        let PlaybackPlan::Hls { renditions, video, audio, .. } = plan(&wma, &chromium()).unwrap() else { panic!("WMA played directly") };
+        assert_eq!((renditions, video, audio), (vec![Rendition::Audio], None, Some(StreamPlan::Transcode)));
+    }
+
+    #[test]
+    fn output_sizes_keep_aspect_and_even_sides() {
+        assert_eq!(output_size(Rendition::P720, 1920, 1080), Some((1280, 720)));
+        assert_eq!(output_size(Rendition::P480, 1920, 1080), Some((852, 480)));
+        assert_eq!(output_size(Rendition::P720, 320, 240), Some((320, 240)), "never upscaled");
+        assert_eq!(output_size(Rendition::P720, 2560, 720), Some((1280, 360)), "wide sources are limited by width");
+        assert_eq!(output_size(Rendition::P360, 0, 0), None);
+        assert_eq!(output_size(Rendition::Audio, 640, 480), None);
+    }
+
+    #[test]
+    fn renditions_parse_only_their_names() {
+        for rendition in Rendition::ALL {
+            assert_eq!(Rendition::parse(rendition.as_str()), Some(rendition));
+        }
+        for bad in ["720", "720P", "720p ", "720p!", "../720p", "", "1080p\0"] {
+            assert_eq!(Rendition::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn segment_counts_round_up() {
+        assert_eq!(segment_count(0), 1);
+        assert_eq!(segment_count(4000), 1);
+        assert_eq!(segment_count(4001), 2);
+        assert_eq!(segment_count(30_033), 8);
+    }
+}
