@@ -151,6 +151,24 @@ pub struct FileConfig {
     /// The household's access policy settings.
     #[serde(default)]
     pub access: AccessSection,
+    /// HLS transcoding limits and the encoder.
+    #[serde(default)]
+    pub transcode: TranscodeSection,
+}
+
+/// The `[transcode]` table.
+#[derive(Debug, Default, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TranscodeSection {
+    /// Most transcodes running at once, 1 to 32 (default: half the CPU
+    /// cores, at least 1, at most 4). Further requests wait in a queue.
+    pub max_concurrent: Option<usize>,
+    /// H.264 encoder: `auto` (default: the first that works of nvh264enc,
+    /// vaapih264enc, v4l2h264enc, then x264enc) or one of those names.
+    pub encoder: Option<String>,
+    /// Seconds without a request after which a transcode stops, 2 to 600
+    /// (default 8). A player that comes back restarts it where it left off.
+    pub idle_stop_seconds: Option<u64>,
 }
 
 /// The `[access]` table.

@@ -239,6 +239,10 @@ fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
 
     let app_links = Arc::clone(&links);
 
+    let transcode = hearth_server::api::playback::settings(&file.transcode)?;
+    tracing::info!(encoder = transcode.encoder.factory(), limit = transcode.max_concurrent, "HLS transcoding ready");
+    let playbacks = Arc::new(hearth_server::api::playback::Playbacks::new(hearth_media::hls::TranscodeManager::new(transcode)));
+
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
@@ -260,6 +264,7 @@ fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
             rotation: Some(Arc::clone(&rotation)),
             links: Some(Arc::clone(&app_links)),
             access: Arc::clone(&access),
+            playbacks: Arc::clone(&playbacks),
         };
 
         let setup = access.pairing.setup_offer_if_no_users().context("failed to create the first-run pairing offer")?;

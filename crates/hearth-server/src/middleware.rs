@@ -13,7 +13,7 @@ use crate::error::ServerErrorCause;
 /// only from this origin, no framing. Inline styles are allowed for the
 /// sign-in page, which has no script.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-     img-src 'self' data:; media-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+     img-src 'self' data:; media-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 /// Browser features pages may use. Camera and microphone stay available to
 /// this origin for biometric unlock; everything else is off.

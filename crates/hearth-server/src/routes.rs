@@ -82,6 +82,12 @@ pub fn table() -> Vec<Route> {
         route(Method::PUT, "/api/v1/items/{id}/rating", needs(ManagePolicy), put(api::items::set_rating)),
         route(Method::GET, "/media/{grant}/stream", Grant, get(api::account::grant_stream)),
         route(Method::GET, "/media/{grant}/thumbnail", Grant, get(api::account::grant_thumbnail)),
+        route(Method::POST, "/api/v1/items/{id}/playback", needs(PlayItem), post(api::playback::start)),
+        route(Method::GET, "/hls/{grant}/master.m3u8", Grant, get(api::playback::master)),
+        route(Method::GET, "/hls/{grant}/{rendition}/{file}", Grant, get(api::playback::rendition_file)),
+        route(Method::GET, "/api/v1/hls/{grant}/key", needs(PlayItem), get(api::playback::key)),
+        route(Method::DELETE, "/api/v1/hls/{grant}", needs(PlayItem), delete(api::playback::stop)),
+        route(Method::GET, "/api/v1/admin/transcodes", needs(ManageServer), get(api::playback::status)),
         route(Method::GET, "/api/v1/keys", any_session, get(api::keys::list)),
         route(Method::POST, "/api/v1/admin/rotate-keys", needs(ManageServer), post(api::keys::rotate)),
         route(Method::GET, "/api/v1/admin/node", Guard::LinkInvite, get(api::links::node)),
@@ -113,6 +119,8 @@ pub fn table() -> Vec<Route> {
         route(Method::GET, "/device.js", Public, get(web::device_js)),
         route(Method::GET, "/spake2.js", Public, get(web::spake2_js)),
         route(Method::GET, "/passkeys.js", Public, get(web::passkeys_js)),
+        route(Method::GET, "/playback.js", Public, get(web::playback_js)),
+        route(Method::GET, "/vendor/hls.min.mjs", Public, get(web::hls_js)),
     ]
 }
 

@@ -31,6 +31,8 @@ pub struct AppState {
     pub links: Option<Arc<crate::links::NodeLinks>>,
     /// Users, devices, sessions, policy and media grants.
     pub access: Arc<crate::access::Access>,
+    /// HLS playbacks and their transcoders.
+    pub playbacks: Arc<crate::api::playback::Playbacks>,
 }
 
 /// Fan-out of scan progress to API subscribers, plus the latest report for

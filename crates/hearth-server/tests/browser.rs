@@ -19,6 +19,8 @@ use common::{SAMPLES, SOUNDS, Server};
 
 /// The Playwright script that pairs, signs in and plays.
 const PLAY_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/e2e/play.mjs");
+/// The Playwright script that plays and seeks every video in the library.
+const PLAY_ALL_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/e2e/play_all.mjs");
 /// The Playwright script that pairs a second device from the admin page and revokes it.
 const REVOKE_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/e2e/revoke.mjs");
 /// The script's dependencies, installed by `npm ci --prefix tests/e2e`.
@@ -45,6 +47,44 @@ fn chromium_plays_video_over_x25519mlkem768() {
 #[test]
 fn chromium_still_plays_in_pq_only_mode() {
     play_and_check(&["--pq-only"], "browser-play-pq-only.png");
+}
+
+/// Videos of forensics-samples-files that Chromium cannot open directly:
+/// H.264/AAC in AVI, MPEG-2 in an MPEG program stream, Theora/Vorbis in Ogg.
+const TRANSCODED: [&str; 3] = ["video/x-msvideo", "video/mpeg", "video/ogg"];
+
+#[test]
+fn chromium_plays_and_seeks_every_sample_video() {
+    common::require_samples();
+    require_playwright();
+    let server = Server::start_with(&[Path::new(SAMPLES)], &[]);
+    server.wait_for_scan();
+    let result = run_script(&server, PLAY_ALL_SCRIPT, &[]);
+
+    let results = result["results"].as_array().expect("results");
+    assert_eq!(results.len(), 5, "the five sample videos: {results:#?}");
+    for video in results {
+        let name = format!("{} ({})", video["title"], video["mime"]);
+        assert!(video["error"].is_null(), "{name} failed: {}", video["error"]);
+        let mime = video["mime"].as_str().expect("mime");
+        let expected_mode = if TRANSCODED.contains(&mime) { "hls" } else { "direct" };
+        assert_eq!(video["mode"], expected_mode, "{name}");
+        let play_target = video["play_target"].as_f64().expect("play_target");
+        assert!(play_target >= 0.9, "{name}: the play target {play_target} s is too short to tell");
+        assert!(video["played"].as_f64().is_some_and(|t| t > play_target), "{name} played to {}", video["played"]);
+        assert!(video["video_width"].as_u64().is_some_and(|w| w > 0), "{name} has no picture: {video}");
+        assert!(video["video_height"].as_u64().is_some_and(|h| h > 0), "{name} has no picture: {video}");
+        let target = video["seek_target"].as_f64().expect("seek_target");
+        let after = video["after_seek"].as_f64().expect("after_seek");
+        assert!(after > target, "{name} did not play on after the seek to {target} s: {after}");
+    }
+    let transcodes = &result["transcodes"];
+    assert!(transcodes["peak"].as_u64() <= transcodes["limit"].as_u64(), "{transcodes}");
+    assert_eq!(transcodes["encoder"], "x264enc");
+    let errors = result["console_errors"].as_array().expect("console_errors");
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    let unsigned = result["unsigned_api_requests"].as_array().expect("unsigned_api_requests");
+    assert!(unsigned.is_empty(), "unsigned API requests: {unsigned:#?}");
 }
 
 #[test]

@@ -32,6 +32,9 @@ fn app(dir: &tempfile::TempDir) -> axum::Router {
             &hearth_server::config::AccessSection { utc_offset_minutes: Some(0), session_idle_seconds: None },
         )
         .unwrap(),
+        playbacks: Arc::new(hearth_server::api::playback::Playbacks::new(hearth_media::hls::TranscodeManager::new(
+            hearth_server::api::playback::settings(&hearth_server::config::TranscodeSection::default()).unwrap(),
+        ))),
     };
     hearth_server::app(state)
 }
@@ -76,7 +79,9 @@ async fn public_list_is_short_and_explicit() {
             "GET /pair",
             "GET /pair.js",
             "GET /passkeys.js",
+            "GET /playback.js",
             "GET /spake2.js",
+            "GET /vendor/hls.min.mjs",
             "POST /api/v1/login",
             "POST /api/v1/pair/finish",
             "POST /api/v1/pair/start",
@@ -117,7 +122,7 @@ async fn grant_routes_reject_unknown_grants() {
     let dir = tempfile::tempdir().unwrap();
     let app = app(&dir);
     let grant_routes: Vec<_> = table().into_iter().filter(|r| r.guard == Guard::Grant).collect();
-    assert_eq!(grant_routes.len(), 2);
+    assert_eq!(grant_routes.len(), 4);
 
     for route in grant_routes {
         let path = route.path.replace("{grant}", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");

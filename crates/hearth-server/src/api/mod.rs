@@ -4,6 +4,7 @@ pub mod account;
 pub mod items;
 pub mod keys;
 pub mod pairing;
+pub mod playback;
 pub mod passkeys;
 pub mod links;
 pub mod scan;

@@ -5,6 +5,7 @@
 // media grants. Every visible string comes from MESSAGES.
 
 import { ApiError, NotPairedError, PAIR_PAGE, SIGN_IN_PAGE, deviceClient, loadDevice, onSessionEnded, signIn, signOut, signedFetch } from "./device.js";
+import { capabilities, playHls } from "./playback.js";
 
 const MESSAGES = {
   en: {
@@ -424,23 +425,36 @@ async function play(item) {
   const player = byId("player");
   stopPlayback();
 
-  let grant;
-  try {
-    grant = await grantFor(item.id);
-  } catch (error) {
-    showNotice(t("playFailed", { title: item.title, error: error.message }), true);
-    return;
-  }
-
   let element;
   if (item.kind === "image") {
+    let grant;
+    try {
+      grant = await grantFor(item.id);
+    } catch (error) {
+      showNotice(t("playFailed", { title: item.title, error: error.message }), true);
+      return;
+    }
     element = Object.assign(document.createElement("img"), { src: grant.stream_url, alt: item.title });
   } else {
     element = document.createElement(item.kind === "audio" ? "audio" : "video");
     element.controls = true;
     element.autoplay = true;
     element.preload = "metadata";
-    element.src = grant.stream_url;
+    let answer;
+    try {
+      answer = await api(`/api/v1/items/${encodeURIComponent(item.id)}/playback`, { method: "POST", body: { capabilities: capabilities() } });
+    } catch (error) {
+      showNotice(t("playFailed", { title: item.title, error: error.message }), true);
+      return;
+    }
+    element.dataset.mode = answer.mode;
+    element.dataset.source = answer.url;
+    if (answer.mode === "hls") {
+      const onFatal = (message) => showNotice(t("playFailed", { title: item.title, error: message }), true);
+      stopHls = await playHls(element, answer, { signedFetch, onFatal });
+    } else {
+      element.src = answer.url;
+    }
     element.addEventListener("playing", () => startSaving(item.id, element));
     element.addEventListener("pause", () => stopSaving(item.id, element));
     element.addEventListener("ended", () => stopSaving(item.id, element, true));
@@ -454,9 +468,14 @@ async function play(item) {
   element.focus?.();
 }
 
+/** Stops the running HLS player and its transcode; a no-op for direct play. */
+let stopHls = () => {};
+
 function stopPlayback() {
   clearInterval(saveTimer);
   saveTimer = null;
+  stopHls();
+  stopHls = () => {};
   const media = document.getElementById("media");
   if (media instanceof HTMLMediaElement) {
     media.pause();

@@ -28,6 +28,10 @@ pub const DEVICE_JS: &str = include_str!("device.js");
 pub const SPAKE2_JS: &str = include_str!("spake2.js");
 /// Passkey registration and sign-in with WebAuthn.
 pub const PASSKEYS_JS: &str = include_str!("passkeys.js");
+/// The player module: capabilities, playback decisions, hls.js set-up.
+pub const PLAYBACK_JS: &str = include_str!("playback.js");
+/// hls.js 1.7.4 from the npm registry (Apache-2.0); see vendor/README.md.
+const HLS_JS: &str = include_str!("vendor/hls.min.mjs");
 
 /// Query of the sign-in page.
 #[derive(Deserialize)]
@@ -68,6 +72,16 @@ pub async fn app_css() -> impl IntoResponse {
 /// the URL fragment, which the browser does not send to the server.
 pub async fn pair_page() -> Html<&'static str> {
     Html(PAIR_HTML)
+}
+
+/// `GET /playback.js`: the player module (public).
+pub async fn playback_js() -> impl IntoResponse {
+    javascript(PLAYBACK_JS)
+}
+
+/// `GET /vendor/hls.min.mjs`: hls.js (public), cached for a day.
+pub async fn hls_js() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=86400")], HLS_JS)
 }
 
 /// `GET /pair.js`: the pairing page's module (public).

@@ -1,0 +1,451 @@
+//! Playback decisions and HLS: `POST /api/v1/items/{id}/playback` chooses
+//! direct play or HLS from what the client decodes, and the `/hls/{grant}/…`
+//! routes serve the playlists and segments of an HLS playback.
+//!
+//! An HLS playback lives on a media grant, so it ends with the grant's
+//! session and when the device or user is revoked. Its segments are
+//! encrypted with AES-128 under a key of its own, which only
+//! `GET /api/v1/hls/{grant}/key` hands out, and only to a signed request
+//! of the session that started the playback.
+//!
+//! Every value in these requests is checked before anything reaches
+//! hearth-media: the capabilities and quality are enums, the audio track a
+//! range, the rendition one of the item's ladder, and a segment file name
+//! is digits and `.m4s` below the item's segment count.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::{Extension, Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use hearth_access::Session;
+use hearth_media::hls::{
+    self, ClientCapabilities, Job, MAX_AUDIO_TRACK, MasterEntry, PlaybackPlan, Rendition, StreamPlan, TranscodeError, TranscodeKey,
+    TranscodeManager, TranscodeStatus,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::access::{forbidden, session_failure, unauthorized};
+use crate::admin_socket::HostAdmin;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Longest a segment request waits for its transcode, queue included.
+const SEGMENT_WAIT: Duration = Duration::from_secs(60);
+/// Most HLS playbacks kept; the oldest goes first.
+const MAX_PLAYBACKS: usize = 256;
+/// Longest digit run accepted in a segment file name.
+const MAX_SEGMENT_DIGITS: usize = 6;
+
+/// HLS playbacks and the transcoder pool that serves them.
+pub struct Playbacks {
+    manager: TranscodeManager,
+    playbacks: Mutex<HashMap<String, Playback>>,
+}
+
+/// One HLS playback, keyed by its media grant.
+#[derive(Clone)]
+struct Playback {
+    job: Job,
+    renditions: Vec<Rendition>,
+    key: [u8; hls::KEY_LEN],
+    /// The session that started it; `None` for a host command.
+    session_id: Option<String>,
+    started: Instant,
+}
+
+impl Playbacks {
+    /// Creates the pool with `manager`'s limits.
+    pub fn new(manager: TranscodeManager) -> Self {
+        Playbacks { manager, playbacks: Mutex::new(HashMap::new()) }
+    }
+
+    /// The transcoder counters.
+    pub fn status(&self) -> TranscodeStatus {
+        self.manager.status()
+    }
+
+    fn insert(&self, grant: &str, playback: Playback) {
+        let mut playbacks = self.playbacks.lock().unwrap_or_else(|p| p.into_inner());
+        if playbacks.len() >= MAX_PLAYBACKS
+            && let Some(oldest) = playbacks.iter().min_by_key(|(_, playback)| playback.started).map(|(id, _)| id.clone())
+        {
+            playbacks.remove(&oldest);
+            self.manager.end_session(&oldest);
+        }
+        playbacks.insert(grant.to_owned(), playback);
+    }
+
+    fn get(&self, grant: &str) -> Option<Playback> {
+        self.playbacks.lock().unwrap_or_else(|p| p.into_inner()).get(grant).cloned()
+    }
+
+    fn remove(&self, grant: &str) {
+        self.playbacks.lock().unwrap_or_else(|p| p.into_inner()).remove(grant);
+        self.manager.end_session(grant);
+    }
+}
+
+/// Builds the transcoder settings from `[transcode]`, probing the encoders.
+/// A value out of range or an encoder that does not work here is an error
+/// that names it.
+pub fn settings(section: &crate::config::TranscodeSection) -> anyhow::Result<hls::TranscodeSettings> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let max_concurrent = section.max_concurrent.unwrap_or((cores / 2).clamp(1, 4));
+    if !(1..=32).contains(&max_concurrent) {
+        anyhow::bail!("[transcode] max_concurrent = {max_concurrent} is out of range: use 1 to 32");
+    }
+    let idle = section.idle_stop_seconds.unwrap_or(8);
+    if !(2..=600).contains(&idle) {
+        anyhow::bail!("[transcode] idle_stop_seconds = {idle} is out of range: use 2 to 600");
+    }
+    let encoder = match section.encoder.as_deref().unwrap_or("auto") {
+        "auto" => hls::VideoEncoder::detect()
+            .ok_or_else(|| anyhow::anyhow!("no H.264 encoder works here: install gstreamer1.0-plugins-ugly for x264enc"))?,
+        name => {
+            let encoder = hls::VideoEncoder::parse(name).ok_or_else(|| {
+                anyhow::anyhow!("[transcode] encoder = {name:?} is unknown: use auto, nvh264enc, vaapih264enc, v4l2h264enc or x264enc")
+            })?;
+            if !encoder.usable() {
+                anyhow::bail!("[transcode] encoder = {name:?} does not work on this machine (missing plug-in or device): use auto or x264enc");
+            }
+            encoder
+        }
+    };
+    Ok(hls::TranscodeSettings {
+        max_concurrent,
+        idle_stop: Duration::from_secs(idle),
+        forget_after: Duration::from_secs(600),
+        encoder,
+    })
+}
+
+/// Body of `POST /api/v1/items/{id}/playback`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaybackRequest {
+    /// What the client decodes.
+    capabilities: ClientCapabilities,
+    /// One rung of the ladder instead of all of them.
+    #[serde(default)]
+    quality: Option<Rendition>,
+    /// Which audio track, from 0.
+    #[serde(default)]
+    audio_track: Option<u8>,
+}
+
+#[derive(Serialize)]
+struct PlaybackAnswer {
+    mode: &'static str,
+    url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    video: Option<StreamPlan>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audio: Option<StreamPlan>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    renditions: Vec<Rendition>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    encoder: Option<hls::VideoEncoder>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    expires_at: i64,
+}
+
+/// `POST /api/v1/items/{id}/playback`: direct play or HLS for this client.
+pub async fn start(
+    State(state): State<AppState>,
+    session: Option<Extension<Session>>,
+    host: Option<Extension<HostAdmin>>,
+    Path(id): Path<String>,
+    Json(request): Json<PlaybackRequest>,
+) -> Result<Response, ApiError> {
+    let session = session.map(|Extension(session)| session);
+    if session.is_none() && host.is_none() {
+        return Ok(forbidden("playback needs a signed-in device session"));
+    }
+    let audio_track = request.audio_track.unwrap_or(0);
+    if audio_track > MAX_AUDIO_TRACK {
+        return Err(ApiError::BadRequest(format!("audio_track {audio_track} is out of range: choose 0 to {MAX_AUDIO_TRACK}")));
+    }
+    let catalog = Arc::clone(&state.catalog);
+    let item = id.clone();
+    let file = tokio::task::spawn_blocking(move || catalog.media_file(&item)).await??.ok_or(ApiError::NotFound("item"))?;
+    let plan = hls::plan(&file.probe, &request.capabilities).map_err(|reason| ApiError::BadRequest(format!("item {id} cannot play on this client: {reason}")))?;
+
+    let (grant, expires_at) = match state.access.grants.issue(&state.access, session.as_ref(), &id) {
+        Ok(issued) => issued,
+        Err(error) => return Ok(session_failure(&error)),
+    };
+    let PlaybackPlan::Hls { video, audio, mut renditions, reason } = plan else {
+        return Ok(Json(PlaybackAnswer {
+            mode: "direct",
+            url: format!("/media/{grant}/stream"),
+            key_url: None,
+            video: None,
+            audio: None,
+            renditions: Vec::new(),
+            encoder: None,
+            reason: None,
+            expires_at,
+        })
+        .into_response());
+    };
+    if let Some(quality) = request.quality {
+        if !renditions.contains(&quality) {
+            let offered: Vec<&str> = renditions.iter().map(|r| r.as_str()).collect();
+            return Err(ApiError::BadRequest(format!(
+                "quality {} is not available for item {id}: choose one of {}",
+                quality.as_str(),
+                offered.join(", ")
+            )));
+        }
+        renditions = vec![quality];
+    }
+    let Some(duration_ms) = file.probe.duration_ms.filter(|ms| *ms > 0) else {
+        return Err(ApiError::BadRequest(format!("item {id} has no known duration, which HLS needs: scan the library again")));
+    };
+    let size = file.probe.video.as_ref().and_then(|v| Some((v.width?, v.height?)));
+    let encoder = state.playbacks.status().encoder;
+    let job = Job {
+        path: file.path,
+        duration_ms,
+        video: size,
+        audio: file.probe.audio.is_some(),
+        rendition: renditions[0],
+        audio_track,
+        encoder,
+    };
+    state.playbacks.insert(
+        &grant,
+        Playback {
+            job,
+            renditions: renditions.clone(),
+            key: rand::random(),
+            session_id: session.as_ref().map(|s| s.id.clone()),
+            started: Instant::now(),
+        },
+    );
+    Ok(Json(PlaybackAnswer {
+        mode: "hls",
+        url: format!("/hls/{grant}/master.m3u8"),
+        key_url: Some(format!("/api/v1/hls/{grant}/key")),
+        video,
+        audio,
+        renditions,
+        encoder: Some(encoder),
+        reason: Some(reason),
+        expires_at,
+    })
+    .into_response())
+}
+
+/// Checks the grant and returns its playback, or the response to send.
+fn playback_of(state: &AppState, grant: &str) -> Result<Playback, Response> {
+    if let Err((failure, reason)) = state.access.grants.check(&state.access, grant) {
+        // The grant ended: so does its transcode.
+        state.playbacks.remove(grant);
+        return Err(unauthorized(failure, reason));
+    }
+    state.playbacks.get(grant).ok_or_else(|| not_found("no HLS playback for this grant; start one with POST /api/v1/items/{id}/playback"))
+}
+
+/// `GET /hls/{grant}/master.m3u8`: the multivariant playlist.
+pub async fn master(State(state): State<AppState>, Path(grant): Path<String>) -> Response {
+    let playback = match playback_of(&state, &grant) {
+        Ok(playback) => playback,
+        Err(response) => return response,
+    };
+    let entries: Vec<MasterEntry> = playback
+        .renditions
+        .iter()
+        .map(|rendition| MasterEntry {
+            rendition: *rendition,
+            source_size: playback.job.video,
+            has_audio: playback.job.audio,
+            uri: format!("{}/index.m3u8", rendition.as_str()),
+        })
+        .collect();
+    playlist_response(hls::master_playlist(&entries))
+}
+
+/// `GET /hls/{grant}/{rendition}/{file}`: a media playlist (`index.m3u8`),
+/// the init segment (`init.mp4`) or an encrypted media segment (`N.m4s`).
+pub async fn rendition_file(State(state): State<AppState>, Path((grant, rendition, file)): Path<(String, String, String)>) -> Response {
+    let playback = match playback_of(&state, &grant) {
+        Ok(playback) => playback,
+        Err(response) => return response,
+    };
+    let Some(rendition) = Rendition::parse(&rendition).filter(|r| playback.renditions.contains(r)) else {
+        return not_found("this playback has no such rendition; see its master playlist");
+    };
+    let requested = match parse_file_name(&file) {
+        Some(requested) => requested,
+        None => return not_found("HLS file names are index.m3u8, init.mp4 and N.m4s"),
+    };
+    let key_url = format!("/api/v1/hls/{grant}/key");
+    let job = Job { rendition, ..playback.job.clone() };
+    let segment = match requested {
+        HlsFile::Playlist => return playlist_response(hls::media_playlist(job.duration_ms, Some(&key_url))),
+        HlsFile::Init => None,
+        HlsFile::Segment(n) => Some(n),
+    };
+    let key: TranscodeKey = (grant, rendition);
+    let manager = state.playbacks.manager.clone();
+    let cancel = CancelOnDrop(Arc::new(AtomicBool::new(false)));
+    let flag = Arc::clone(&cancel.0);
+    let deadline = Instant::now() + SEGMENT_WAIT;
+    let fetched = tokio::task::spawn_blocking(move || match segment {
+        None => manager.init_segment(&key, &job, deadline, &flag),
+        Some(n) => manager.media_segment(&key, &job, n, deadline, &flag),
+    })
+    .await;
+    drop(cancel);
+    let bytes = match fetched {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(error)) => return transcode_failure(&error),
+        Err(error) => return ApiError::Join(error).into_response(),
+    };
+    let body = match segment {
+        None => bytes.to_vec(),
+        Some(n) => hls::encrypt_segment(&playback.key, u64::from(n), &bytes),
+    };
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `GET /api/v1/hls/{grant}/key`: the AES-128 key of a playback, to a
+/// signed request of the session that started it.
+pub async fn key(
+    State(state): State<AppState>,
+    session: Option<Extension<Session>>,
+    host: Option<Extension<HostAdmin>>,
+    Path(grant): Path<String>,
+) -> Response {
+    // The caller is signed in already; a playback that is gone is a
+    // missing resource here, not a failed sign-in.
+    let Some(playback) = state.playbacks.get(&grant) else {
+        return not_found("no HLS playback for this grant");
+    };
+    if state.access.grants.check(&state.access, &grant).is_err() {
+        state.playbacks.remove(&grant);
+        return not_found("this HLS playback ended with its grant; start a new one");
+    }
+    let caller = session.map(|Extension(session)| session.id);
+    let allowed = match (&playback.session_id, &caller) {
+        (Some(owner), Some(caller)) => owner == caller,
+        (None, _) => host.is_some(),
+        (Some(_), None) => false,
+    };
+    if !allowed {
+        return forbidden("this playback's key belongs to another session");
+    }
+    let mut response = (StatusCode::OK, playback.key.to_vec()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `DELETE /api/v1/hls/{grant}`: the player closed; its transcode stops now.
+pub async fn stop(State(state): State<AppState>, session: Option<Extension<Session>>, Path(grant): Path<String>) -> Response {
+    let Some(playback) = state.playbacks.get(&grant) else {
+        return not_found("no HLS playback for this grant");
+    };
+    let caller = session.map(|Extension(session)| session.id);
+    if playback.session_id.is_some() && playback.session_id != caller {
+        return forbidden("this playback belongs to another session");
+    }
+    state.playbacks.remove(&grant);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// `GET /api/v1/admin/transcodes`: encoder, limit and counters.
+pub async fn status(State(state): State<AppState>) -> Json<TranscodeStatus> {
+    Json(state.playbacks.status())
+}
+
+/// The files of a rendition.
+#[derive(Debug, PartialEq, Eq)]
+enum HlsFile {
+    Playlist,
+    Init,
+    Segment(u32),
+}
+
+/// Parses `index.m3u8`, `init.mp4` or `N.m4s` (N: 1 to 6 ASCII digits).
+fn parse_file_name(name: &str) -> Option<HlsFile> {
+    match name {
+        "index.m3u8" => Some(HlsFile::Playlist),
+        "init.mp4" => Some(HlsFile::Init),
+        _ => {
+            let digits = name.strip_suffix(".m4s")?;
+            let plain = !digits.is_empty() && digits.len() <= MAX_SEGMENT_DIGITS && digits.bytes().all(|b| b.is_ascii_digit());
+            if !plain {
+                return None;
+            }
+            digits.parse().ok().map(HlsFile::Segment)
+        }
+    }
+}
+
+/// Sets the flag when the handler is dropped: the client went away.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+fn playlist_response(text: String) -> Response {
+    let mut response = (StatusCode::OK, text).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.apple.mpegurl"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn not_found(message: &str) -> Response {
+    (StatusCode::NOT_FOUND, Json(json!({ "error": message }))).into_response()
+}
+
+fn transcode_failure(error: &TranscodeError) -> Response {
+    let message = error.to_string();
+    match error {
+        TranscodeError::NoSuchSegment { .. } => not_found(&message),
+        TranscodeError::Busy { .. } | TranscodeError::Timeout | TranscodeError::Cancelled => {
+            let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": message, "status": "queued" }))).into_response();
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+            response
+        }
+        TranscodeError::Failed(_) => {
+            tracing::warn!(%message, "transcode failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "error": message }))).into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_names_are_digits_only() {
+        assert_eq!(parse_file_name("0.m4s"), Some(HlsFile::Segment(0)));
+        assert_eq!(parse_file_name("123456.m4s"), Some(HlsFile::Segment(123_456)));
+        assert_eq!(parse_file_name("init.mp4"), Some(HlsFile::Init));
+        for bad in ["1234567.m4s", "-1.m4s", "+1.m4s", "1 .m4s", ".m4s", "1.m4s.m4s", "0x1.m4s", "１.m4s", "1.ts", "index.m3u8 ", "../init.mp4"] {
+            assert_eq!(parse_file_name(bad), None, "{bad:?}");
+        }
+    }
+}
