@@ -182,6 +182,21 @@ impl TranscodeManager {
         }
     }
 
+    fn stop_idle_siblings(&self, key: &TranscodeKey) {
+        let siblings: Vec<Arc<Transcoder>> = self
+            .inner
+            .lock_transcoders()
+            .iter()
+            .filter(|((session, rendition), _)| *session == key.0 && *rendition != key.1)
+            .map(|(_, transcoder)| Arc::clone(transcoder))
+            .collect();
+        for sibling in siblings {
+            if sibling.lock().waiters == 0 && sibling.stop() {
+                self.inner.release_slot();
+            }
+        }
+    }
+
     fn fetch(&self, key: &TranscodeKey, job: &Job, n: Option<u32>, deadline: Instant, cancel: &AtomicBool) -> Result<Arc<Vec<u8>>, TranscodeError> {
         let transcoder = {
             let mut transcoders = self.inner.lock_transcoders();
@@ -201,6 +216,9 @@ impl TranscodeManager {
                 Ok(Step::Start { at, needs_slot }) => {
                     state.starting = true;
                     drop(state);
+                    // A client plays one rendition at a time: a switch frees
+                    // the slot of the one it left.
+                    self.stop_idle_siblings(key);
                     if needs_slot && let Err(error) = self.inner.acquire_slot(deadline, cancel) {
                         state = transcoder.lock();
                         state.starting = false;
