@@ -1,0 +1,353 @@
+//! HLS against a running server with real tools: ffprobe reads the
+//! playlists and the decrypted segments, openssl decrypts them with the key
+//! from the signed key endpoint, curl walks away mid-transcode, and twenty
+//! viewers at once meet the concurrency limit. Hostile values in every
+//! parameter are refused before any pipeline starts.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::device::TestDevice;
+use common::{SAMPLES, Server};
+use hearth_pqc::KeyExchangePolicy;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// What Debian's Chromium reports: H.264, VP8/9, AV1; AAC, MP3, Opus,
+/// Vorbis, FLAC; MP4, WebM, Ogg; HLS through Media Source Extensions.
+fn chromium_caps() -> Value {
+    json!({
+        "video_codecs": ["h264", "vp8", "vp9", "av1"],
+        "audio_codecs": ["aac", "mp3", "opus", "vorbis", "flac", "pcm"],
+        "containers": ["mp4", "webm", "ogg", "mp3", "flac", "wav"],
+        "hls": "mse"
+    })
+}
+
+fn item_with_mime(device: &TestDevice, mime: &str) -> String {
+    let items = device.items();
+    let item = items.iter().find(|item| item["mime"] == mime).unwrap_or_else(|| panic!("no {mime} item in {items:#?}"));
+    item["id"].as_str().expect("id").to_owned()
+}
+
+fn start_playback(device: &TestDevice, item: &str, body: &Value) -> (StatusCode, Value) {
+    let response = device.request(Method::POST, &format!("/api/v1/items/{item}/playback"), Some(body));
+    let status = response.status();
+    (status, response.json().unwrap_or(Value::Null))
+}
+
+/// Fetches a grant URL without signing, as hls.js does.
+fn fetch(server: &Server, path: &str) -> (StatusCode, Vec<u8>) {
+    let response = server.client(KeyExchangePolicy::HybridPreferred).get(server.url(path)).send().expect("GET");
+    let status = response.status();
+    (status, response.bytes().expect("body").to_vec())
+}
+
+fn transcodes(server: &Server) -> Value {
+    server.get_json("/api/v1/admin/transcodes")
+}
+
+fn temp(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join(name)
+}
+
+/// Decrypts `cipher` with the openssl command line, AES-128-CBC, IV = `sequence`.
+fn openssl_decrypt(key: &[u8], sequence: u64, cipher: &[u8]) -> Result<Vec<u8>, String> {
+    let input = temp(&format!("segment-{sequence}-{}.enc", std::process::id()));
+    std::fs::write(&input, cipher).expect("write cipher text");
+    let output = Command::new("openssl")
+        .args(["enc", "-d", "-aes-128-cbc", "-K", &hex::encode(key), "-iv", &format!("{sequence:032x}"), "-in"])
+        .arg(&input)
+        .output()
+        .expect("openssl runs");
+    if output.status.success() { Ok(output.stdout) } else { Err(String::from_utf8_lossy(&output.stderr).into_owned()) }
+}
+
+fn ffprobe(path: &Path, args: &[&str]) -> Value {
+    let output = Command::new("ffprobe")
+        .args(["-v", "error", "-print_format", "json", "-allowed_extensions", "ALL"])
+        .args(args)
+        .arg(path)
+        .output()
+        .expect("ffprobe runs: install ffmpeg");
+    assert!(output.status.success(), "ffprobe failed on {}: {}", path.display(), String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("ffprobe JSON")
+}
+
+#[test]
+fn playback_decides_direct_or_hls_per_client() {
+    common::require_samples();
+    let server = Server::start(&[Path::new(SAMPLES)]);
+    server.wait_for_scan();
+    let device = server.adult_device();
+    let mp4 = item_with_mime(&device, "video/mp4");
+    let avi = item_with_mime(&device, "video/x-msvideo");
+
+    let (status, answer) = start_playback(&device, &mp4, &json!({ "capabilities": chromium_caps() }));
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["mode"], "direct");
+    assert!(answer["url"].as_str().is_some_and(|url| url.starts_with("/media/") && url.ends_with("/stream")), "{answer}");
+
+    let (status, answer) = start_playback(&device, &avi, &json!({ "capabilities": chromium_caps() }));
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["mode"], "hls");
+    assert_eq!(answer["video"], "transcode");
+    assert_eq!(answer["renditions"], json!(["480p", "360p"]), "a 1024x576 source gets no 720p rung");
+    assert_eq!(answer["encoder"], "x264enc");
+
+    // A client that plays neither the AVI nor HLS gets a clear refusal.
+    let no_hls = json!({ "capabilities": { "video_codecs": ["h264"], "audio_codecs": ["aac"], "containers": ["mp4"], "hls": "none" } });
+    let (status, answer) = start_playback(&device, &avi, &no_hls);
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(answer["error"].as_str().is_some_and(|e| e.contains("does not play HLS")), "{answer}");
+}
+
+#[test]
+fn hls_playlists_and_decrypted_segments_pass_ffprobe() {
+    common::require_samples();
+    let server = Server::start(&[Path::new(SAMPLES)]);
+    server.wait_for_scan();
+    let device = server.adult_device();
+    let avi = item_with_mime(&device, "video/x-msvideo");
+    let (_, answer) = start_playback(&device, &avi, &json!({ "capabilities": chromium_caps(), "quality": "480p" }));
+    let master_url = answer["url"].as_str().expect("url");
+    let base = master_url.trim_end_matches("master.m3u8");
+
+    let (status, master) = fetch(&server, master_url);
+    assert_eq!(status, StatusCode::OK);
+    let master = String::from_utf8(master).expect("UTF-8 playlist");
+    assert!(master.contains("RESOLUTION=852x480"), "{master}");
+    let (status, media) = fetch(&server, &format!("{base}480p/index.m3u8"));
+    assert_eq!(status, StatusCode::OK);
+    let media = String::from_utf8(media).expect("UTF-8 playlist");
+    let key_line = media.lines().find(|line| line.starts_with("#EXT-X-KEY")).expect("EXT-X-KEY");
+    assert!(key_line.contains("METHOD=AES-128"), "{key_line}");
+    let segments: Vec<&str> = media.lines().filter(|line| line.ends_with(".m4s")).collect();
+    assert_eq!(segments, ["0.m4s", "1.m4s", "2.m4s"]);
+
+    // The key comes only to a signed request of the session.
+    let key_path = answer["key_url"].as_str().expect("key_url");
+    let (status, _) = fetch(&server, key_path);
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "an unsigned key request");
+    let key = device.request(Method::GET, key_path, None);
+    assert_eq!(key.status(), StatusCode::OK);
+    let key = key.bytes().expect("key").to_vec();
+    assert_eq!(key.len(), 16);
+
+    // A local copy of the playlist with decrypted segments, read by ffprobe.
+    let folder = temp(&format!("hls-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).expect("folder");
+    let (status, init) = fetch(&server, &format!("{base}480p/init.mp4"));
+    assert_eq!(status, StatusCode::OK);
+    std::fs::write(folder.join("init.mp4"), &init).expect("write init");
+    for (sequence, name) in segments.iter().enumerate() {
+        let (status, cipher) = fetch(&server, &format!("{base}480p/{name}"));
+        assert_eq!(status, StatusCode::OK, "{name}");
+        assert!(!cipher.windows(4).any(|w| w == b"moof"), "{name} travels in the clear");
+        let plain = openssl_decrypt(&key, sequence as u64, &cipher).unwrap_or_else(|e| panic!("openssl could not decrypt {name}: {e}"));
+        assert!(plain.windows(4).any(|w| w == b"moof"), "{name} is not an fMP4 fragment after decryption");
+        let wrong = openssl_decrypt(&[0x55; 16], sequence as u64, &cipher);
+        assert!(wrong.as_ref().map_or(true, |bytes| !bytes.windows(4).any(|w| w == b"moof")), "{name} decrypts with a wrong key");
+        std::fs::write(folder.join(name), plain).expect("write segment");
+    }
+    let clear = media.lines().filter(|line| !line.starts_with("#EXT-X-KEY")).collect::<Vec<_>>().join("\n");
+    let playlist = folder.join("index.m3u8");
+    std::fs::write(&playlist, clear).expect("write playlist");
+    let probe = ffprobe(&playlist, &["-show_format", "-show_streams"]);
+    let streams = probe["streams"].as_array().expect("streams");
+    let video = streams.iter().find(|s| s["codec_type"] == "video").expect("video stream");
+    assert_eq!((video["codec_name"].as_str(), video["width"].as_u64(), video["height"].as_u64()), (Some("h264"), Some(852), Some(480)));
+    assert!(streams.iter().any(|s| s["codec_type"] == "audio" && s["codec_name"] == "aac"), "{probe:#}");
+    let duration: f64 = probe["format"]["duration"].as_str().and_then(|d| d.parse().ok()).expect("duration");
+    assert!((duration - 8.36).abs() < 0.3, "the playlist lasts {duration} s, the AVI 8.36 s");
+
+    // Another signed-in device may not take this playback's key.
+    let other = server.adult_device();
+    assert_eq!(other.request(Method::GET, key_path, None).status(), StatusCode::FORBIDDEN);
+}
+
+#[test]
+fn seeking_to_the_middle_returns_a_segment_with_matching_timestamps() {
+    let library = tempfile::tempdir().expect("library");
+    synthesize(&library.path().join("long.mkv"), 60);
+    let server = Server::start(&[library.path()]);
+    server.wait_for_scan();
+    let device = server.adult_device();
+    let item = item_with_mime(&device, "video/x-matroska");
+    let (_, answer) = start_playback(&device, &item, &json!({ "capabilities": chromium_caps(), "quality": "360p" }));
+    let base = answer["url"].as_str().expect("url").trim_end_matches("master.m3u8").to_owned();
+    let key = device.request(Method::GET, answer["key_url"].as_str().expect("key_url"), None).bytes().expect("key").to_vec();
+
+    // The middle of 60 s: segment 7 covers 28-32 s.
+    let middle = 7u64;
+    let (status, cipher) = fetch(&server, &format!("{base}360p/{middle}.m4s"));
+    assert_eq!(status, StatusCode::OK);
+    let (_, init) = fetch(&server, &format!("{base}360p/init.mp4"));
+    let mut file = init;
+    file.extend(openssl_decrypt(&key, middle, &cipher).expect("decrypt"));
+    let path = temp(&format!("seek-{}.mp4", std::process::id()));
+    std::fs::write(&path, file).expect("write");
+    let probe = ffprobe(&path, &["-select_streams", "v:0", "-show_packets", "-show_entries", "packet=pts_time,flags"]);
+    let packets = probe["packets"].as_array().expect("packets");
+    let first = &packets[0];
+    let pts: f64 = first["pts_time"].as_str().and_then(|t| t.parse().ok()).expect("pts_time");
+    assert!((pts - 28.0).abs() < 0.05, "the segment for 28 s starts at {pts} s");
+    assert!(first["flags"].as_str().is_some_and(|f| f.starts_with('K')), "it starts with a keyframe");
+    let last: f64 = packets.last().and_then(|p| p["pts_time"].as_str()).and_then(|t| t.parse().ok()).expect("pts");
+    assert!(last < 32.0 && last > 31.8, "the segment ends at {last} s");
+    assert_eq!(transcodes(&server)["started_total"], 1, "one pipeline, started at the seek");
+}
+
+#[test]
+fn hostile_parameters_are_refused_before_any_pipeline() {
+    common::require_samples();
+    let server = Server::start(&[Path::new(SAMPLES)]);
+    server.wait_for_scan();
+    let device = server.adult_device();
+    let avi = item_with_mime(&device, "video/x-msvideo");
+
+    let hostile_bodies = [
+        json!({ "capabilities": chromium_caps(), "quality": "720p ! filesink location=/tmp/pwned" }),
+        json!({ "capabilities": chromium_caps(), "quality": "1080p" }),
+        json!({ "capabilities": chromium_caps(), "audio_track": 16 }),
+        json!({ "capabilities": chromium_caps(), "audio_track": -1 }),
+        json!({ "capabilities": chromium_caps(), "audio_track": "0; rm -rf /" }),
+        json!({ "capabilities": chromium_caps(), "bitrate": "999999999" }),
+        json!({ "capabilities": chromium_caps(), "start": "00:00:00 -vf drawtext" }),
+        json!({ "capabilities": { "video_codecs": ["h264 ! fakesink"], "hls": "mse" } }),
+        json!({ "capabilities": { "hls": "mse", "containers": ["avi\"; x264enc option-string=\""] } }),
+        json!({ "capabilities": { "hls": "mse", "extra": 1 } }),
+        json!({ "capabilities": chromium_caps(), "quality": 720 }),
+    ];
+    for body in &hostile_bodies {
+        let (status, answer) = start_playback(&device, &avi, body);
+        assert!(status.is_client_error(), "{body} was accepted: {status} {answer}");
+        assert!(answer["error"].is_string(), "{body}: the refusal says why: {answer}");
+    }
+
+    let (_, answer) = start_playback(&device, &avi, &json!({ "capabilities": chromium_caps() }));
+    let base = answer["url"].as_str().expect("url").trim_end_matches("master.m3u8").to_owned();
+    let hostile_paths = [
+        "720p/0.m4s",
+        "480p%20!%20filesink%20location=x/0.m4s",
+        "480p/-1.m4s",
+        "480p/3.m4s",
+        "480p/999999.m4s",
+        "480p/1234567.m4s",
+        "480p/1e3.m4s",
+        "480p/0x1.m4s",
+        "480p/0.m4s%00.mp4",
+        "480p/..%2f..%2f..%2fetc%2fpasswd",
+        "480p/%30.m4s%20",
+        "480p/init.mp4%3Bx264enc",
+        "audio/0.m4s",
+        "480P/index.m3u8",
+    ];
+    for path in hostile_paths {
+        let (status, body) = fetch(&server, &format!("{base}{path}"));
+        assert!(status.is_client_error(), "{path} was answered {status}");
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains("error"), "{path}: the refusal says why: {text}");
+    }
+    assert_eq!(transcodes(&server)["started_total"], 0, "a hostile request started a pipeline");
+}
+
+#[test]
+fn a_client_that_walks_away_frees_its_pipeline() {
+    let library = tempfile::tempdir().expect("library");
+    synthesize(&library.path().join("long.mkv"), 60);
+    let server = Server::start(&[library.path()]);
+    server.wait_for_scan();
+    let device = server.adult_device();
+    let item = item_with_mime(&device, "video/x-matroska");
+    let (_, answer) = start_playback(&device, &item, &json!({ "capabilities": chromium_caps(), "quality": "360p" }));
+    let segment = format!("{}360p/5.m4s", answer["url"].as_str().expect("url").trim_end_matches("master.m3u8"));
+
+    // curl asks for a segment and hangs up after 0.3 s, mid-transcode.
+    let status = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "--max-time", "0.3", "--cacert"])
+        .arg(server.ca_file())
+        .arg(server.url(&segment))
+        .status()
+        .expect("curl runs");
+    assert_eq!(status.code(), Some(28), "curl gave up on its time limit");
+    let running = transcodes(&server)["running"].as_u64();
+    assert_eq!(running, Some(1), "the transcode was running when the client left");
+
+    let left = Instant::now();
+    while transcodes(&server)["running"] != 0 && left.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let freed_after = left.elapsed();
+    assert_eq!(transcodes(&server)["running"], 0, "the pipeline still runs 20 s after its client left");
+    println!("pipeline freed {:.1} s after the client left", freed_after.as_secs_f64());
+}
+
+#[test]
+fn twenty_viewers_at_once_meet_the_concurrency_limit() {
+    let library = tempfile::tempdir().expect("library");
+    synthesize(&library.path().join("long.mkv"), 60);
+    let server = Server::start_with_config(&[library.path()], &[], "[transcode]\nmax_concurrent = 2\nidle_stop_seconds = 2\n");
+    server.wait_for_scan();
+    let device = server.adult_device();
+    let item = item_with_mime(&device, "video/x-matroska");
+    let urls: Vec<String> = (0..20)
+        .map(|_| {
+            let (status, answer) = start_playback(&device, &item, &json!({ "capabilities": chromium_caps(), "quality": "360p" }));
+            assert_eq!(status, StatusCode::OK, "{answer}");
+            format!("{}360p/3.m4s", answer["url"].as_str().expect("url").trim_end_matches("master.m3u8"))
+        })
+        .collect();
+
+    let client = server.client(KeyExchangePolicy::HybridPreferred);
+    let viewers: Vec<_> = urls
+        .into_iter()
+        .map(|url| {
+            let client = client.clone();
+            let url = server.url(&url);
+            std::thread::spawn(move || {
+                let response = client.get(url).timeout(Duration::from_secs(120)).send().expect("GET segment");
+                (response.status(), response.headers().get("retry-after").is_some())
+            })
+        })
+        .collect();
+    let mut peak_seen = 0;
+    let mut queued_seen = 0;
+    while !viewers.iter().all(|viewer| viewer.is_finished()) {
+        let status = transcodes(&server);
+        peak_seen = peak_seen.max(status["running"].as_u64().unwrap_or(0));
+        queued_seen = queued_seen.max(status["queued"].as_u64().unwrap_or(0));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let answers: Vec<(StatusCode, bool)> = viewers.into_iter().map(|viewer| viewer.join().expect("viewer")).collect();
+    for (status, retry_after) in &answers {
+        let served_or_queued = *status == StatusCode::OK || (*status == StatusCode::SERVICE_UNAVAILABLE && *retry_after);
+        assert!(served_or_queued, "a viewer got {status}");
+    }
+    let served = answers.iter().filter(|(status, _)| *status == StatusCode::OK).count();
+    let status = transcodes(&server);
+    println!("{served} of 20 served within the wait, peak {peak_seen}, queue up to {queued_seen}: {status}");
+    assert!(served >= 2, "only {served} viewers were served");
+    assert!(peak_seen <= 2, "{peak_seen} pipelines ran at once, limit 2");
+    assert!(status["peak"].as_u64() <= Some(2), "{status}");
+    assert!(queued_seen >= 10, "the queue held only {queued_seen} viewers");
+}
+
+/// Writes a `seconds` long 640×360 H.264/MP3 Matroska file with GStreamer's
+/// test sources: long enough to seek in, quick to transcode.
+fn synthesize(path: &Path, seconds: u32) {
+    let location = format!("location={}", path.display());
+    let frames = format!("num-buffers={}", seconds * 25);
+    let audio_buffers = format!("num-buffers={}", seconds * 44_100 / 1024 + 1);
+    let status = Command::new("gst-launch-1.0")
+        .args(["-q", "videotestsrc", &frames, "pattern=ball", "!", "video/x-raw,width=640,height=360,framerate=25/1"])
+        .args(["!", "x264enc", "key-int-max=50", "!", "queue", "!", "mux."])
+        .args(["audiotestsrc", &audio_buffers, "samplesperbuffer=1024", "!", "audio/x-raw,rate=44100", "!", "lamemp3enc"])
+        .args(["!", "queue", "!", "mux.", "matroskamux", "name=mux", "!", "filesink", &location])
+        .status()
+        .expect("gst-launch-1.0 runs: install gstreamer1.0-tools");
+    assert!(status.success(), "gst-launch-1.0 could not make {}", path.display());
+}
