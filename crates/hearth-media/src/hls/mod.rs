@@ -239,6 +239,9 @@ impl TranscodeManager {
         };
         state.waiters -= 1;
         state.last_request = Instant::now();
+        if result == Err(TranscodeError::Cancelled) {
+            state.abandoned_at = Some(Instant::now());
+        }
         result
     }
 }

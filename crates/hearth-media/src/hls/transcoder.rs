@@ -25,6 +25,10 @@ pub(crate) const AHEAD: u32 = 4;
 const NEAR: u32 = 2;
 /// Segments kept behind the latest request, for players that re-fetch.
 const KEEP_BEHIND: u32 = 3;
+/// A pipeline whose last request was cancelled (the client hung up) stops
+/// this long after, unless another request comes first, as it does when a
+/// player aborts a segment to seek or switch renditions.
+const ABANDON_GRACE: Duration = Duration::from_secs(2);
 /// How often waiting threads look at their cancel flag and deadline.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -48,6 +52,8 @@ pub(crate) struct State {
     failure: Option<String>,
     pub(crate) waiters: usize,
     pub(crate) last_request: Instant,
+    /// When the latest request was cancelled by its client, if it was.
+    pub(crate) abandoned_at: Option<Instant>,
 }
 
 /// What a request should do next, decided under the lock.
@@ -86,6 +92,7 @@ impl Transcoder {
                 failure: None,
                 waiters: 0,
                 last_request: Instant::now(),
+                abandoned_at: None,
             }),
             changed: Condvar::new(),
         }
@@ -128,6 +135,7 @@ impl Transcoder {
     /// Records that a request asked for segment `n` (or the init segment).
     pub(crate) fn requested(&self, state: &mut State, n: Option<u32>) {
         state.last_request = Instant::now();
+        state.abandoned_at = None;
         if let Some(n) = n {
             state.wanted = n;
             let low = n.saturating_sub(KEEP_BEHIND);
@@ -191,9 +199,10 @@ impl Transcoder {
     /// Whether the pipeline should be stopped: it is idle or done.
     pub(crate) fn stoppable(&self, idle: Duration) -> bool {
         let state = self.lock();
+        let abandoned = state.abandoned_at.is_some_and(|at| at.elapsed() >= ABANDON_GRACE);
         state.holds_slot
             && state.waiters == 0
-            && (state.last_request.elapsed() >= idle || (state.running.is_some() && state.segmenter.finished()))
+            && (abandoned || state.last_request.elapsed() >= idle || (state.running.is_some() && state.segmenter.finished()))
     }
 
     /// Whether the transcoder has been unused for `forget` and can go.
