@@ -4,7 +4,8 @@
 // middle and waits until playback goes on from there.
 //
 // Inputs (environment): as play.mjs (HEARTH_URL, HEARTH_CA, HEARTH_PAIR_LINK,
-// HEARTH_PASSWORD, HEARTH_USER, HEARTH_TIMEOUT_MS, HEARTH_CHROMIUM).
+// HEARTH_PASSWORD, HEARTH_USER, HEARTH_TIMEOUT_MS, HEARTH_CHROMIUM), and
+// HEARTH_KIND: `video` (default) or `audio`, the kind of item to play.
 //
 // Output: one JSON line on stdout: `{results: [...], console_errors, ...}`
 // with, per video, the playback mode, the element's frame size, the time
@@ -18,6 +19,7 @@ const PLAY_SECONDS = 2;
 const AFTER_SEEK_SECONDS = 0.5;
 
 const config = readConfig("play_all.mjs");
+const kind = process.env.HEARTH_KIND === "audio" ? "audio" : "video";
 await runWithChromium("play_all.mjs", config, (browser) => playAll(browser, config));
 
 async function playAll(browser, config) {
@@ -27,11 +29,11 @@ async function playAll(browser, config) {
   await pairWithLink(page, config.pairLink, account);
   await signIn(page, account);
 
-  const items = await page.evaluate(async () => {
+  const items = await page.evaluate(async (kind) => {
     const { signedFetch } = await import("/device.js");
-    const response = await signedFetch("/api/v1/items?kind=video&limit=500");
+    const response = await signedFetch(`/api/v1/items?kind=${kind}&limit=500`);
     return response.ok ? (await response.json()).items : { error: `GET /api/v1/items returned ${response.status}` };
-  });
+  }, kind);
   if (items.error) throw new Error(items.error);
 
   const results = [];

@@ -88,6 +88,33 @@ fn chromium_plays_and_seeks_every_sample_video() {
 }
 
 #[test]
+fn chromium_plays_and_seeks_wma_through_hls() {
+    require_playwright();
+    let library = tempfile::tempdir().expect("library");
+    let location = format!("location={}", library.path().join("tone.wma").display());
+    let made = Command::new("gst-launch-1.0")
+        .args(["-q", "audiotestsrc", "num-buffers=500", "!", "audioconvert", "!", "avenc_wmav2", "!", "asfmux", "!", "filesink", &location])
+        .status()
+        .expect("gst-launch-1.0 runs");
+    assert!(made.success(), "gst-launch-1.0 could not make the WMA file");
+    let server = Server::start_with(&[library.path()], &[]);
+    server.wait_for_scan();
+    let result = run_script(&server, PLAY_ALL_SCRIPT, &[("HEARTH_KIND", "audio")]);
+
+    let results = result["results"].as_array().expect("results");
+    assert_eq!(results.len(), 1, "{results:#?}");
+    let sound = &results[0];
+    assert!(sound["error"].is_null(), "the WMA file failed: {}", sound["error"]);
+    assert_eq!(sound["mode"], "hls", "Chromium cannot open WMA, so it gets AAC over HLS");
+    let play_target = sound["play_target"].as_f64().expect("play_target");
+    assert!(sound["played"].as_f64().is_some_and(|t| t > play_target), "{sound}");
+    let target = sound["seek_target"].as_f64().expect("seek_target");
+    assert!(sound["after_seek"].as_f64().is_some_and(|t| t > target), "{sound}");
+    let errors = result["console_errors"].as_array().expect("console_errors");
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+}
+
+#[test]
 fn admin_page_revokes_playing_browser() {
     common::require_samples();
     require_playwright();

@@ -341,6 +341,52 @@ fn twenty_viewers_at_once_meet_the_concurrency_limit() {
     assert!(queued_seen >= 10, "the queue held only {queued_seen} viewers");
 }
 
+#[test]
+fn sound_a_browser_cannot_play_goes_out_as_aac() {
+    let library = tempfile::tempdir().expect("library");
+    let wma = library.path().join("tone.wma");
+    let location = format!("location={}", wma.display());
+    let status = Command::new("gst-launch-1.0")
+        .args(["-q", "audiotestsrc", "num-buffers=500", "!", "audioconvert", "!", "avenc_wmav2", "!", "asfmux", "!", "filesink", &location])
+        .status()
+        .expect("gst-launch-1.0 runs");
+    assert!(status.success(), "gst-launch-1.0 could not make the WMA file");
+    let server = Server::start(&[library.path()]);
+    server.wait_for_scan();
+    let device = server.adult_device();
+    let items = device.items();
+    assert_eq!(items.len(), 1, "{items:#?}");
+    assert_eq!(items[0]["kind"], "audio", "{items:#?}");
+    let item = items[0]["id"].as_str().expect("id");
+
+    let (status, answer) = start_playback(&device, item, &json!({ "capabilities": chromium_caps() }));
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["mode"], "hls", "{answer}");
+    assert_eq!(answer["renditions"], json!(["audio"]));
+    assert!(answer["video"].is_null(), "{answer}");
+    let base = answer["url"].as_str().expect("url").trim_end_matches("master.m3u8").to_owned();
+    let (_, master) = fetch(&server, &format!("{base}master.m3u8"));
+    let master = String::from_utf8(master).expect("UTF-8");
+    assert!(master.contains("CODECS=\"mp4a.40.2\"") && !master.contains("RESOLUTION"), "{master}");
+
+    let key = device.request(Method::GET, answer["key_url"].as_str().expect("key_url"), None).bytes().expect("key").to_vec();
+    let (_, mut file) = fetch(&server, &format!("{base}audio/init.mp4"));
+    for sequence in 0..3u64 {
+        let (status, cipher) = fetch(&server, &format!("{base}audio/{sequence}.m4s"));
+        assert_eq!(status, StatusCode::OK, "segment {sequence}");
+        file.extend(openssl_decrypt(&key, sequence, &cipher).expect("decrypt"));
+    }
+    let path = temp(&format!("tone-{}.mp4", std::process::id()));
+    std::fs::write(&path, file).expect("write");
+    let probe = ffprobe(&path, &["-show_format", "-show_streams"]);
+    let streams = probe["streams"].as_array().expect("streams");
+    assert_eq!(streams.len(), 1, "{probe:#}");
+    assert_eq!(streams[0]["codec_name"], "aac");
+    assert_eq!(streams[0]["sample_rate"], "48000");
+    let duration: f64 = probe["format"]["duration"].as_str().and_then(|d| d.parse().ok()).expect("duration");
+    assert!(duration > 11.0, "three segments hold {duration} s of the 11.6 s tone");
+}
+
 /// Writes a `seconds` long 640×360 H.264/MP3 Matroska file with GStreamer's
 /// test sources: long enough to seek in, quick to transcode.
 fn synthesize(path: &Path, seconds: u32) {
