@@ -387,6 +387,31 @@ fn sound_a_browser_cannot_play_goes_out_as_aac() {
     assert!(duration > 11.0, "three segments hold {duration} s of the 11.6 s tone");
 }
 
+#[test]
+fn bad_transcode_settings_stop_the_server_with_the_value_named() {
+    let cases = [
+        ("[transcode]\nencoder = \"ffmpeg -i x\"\n", "encoder = \"ffmpeg -i x\" is unknown"),
+        ("[transcode]\nencoder = \"nvh264enc\"\n", "encoder = \"nvh264enc\" does not work on this machine"),
+        ("[transcode]\nmax_concurrent = 0\n", "max_concurrent = 0 is out of range"),
+        ("[transcode]\nidle_stop_seconds = 100000\n", "idle_stop_seconds = 100000 is out of range"),
+    ];
+    for (config, expected) in cases {
+        let data = tempfile::tempdir().expect("data folder");
+        let config_file = data.path().join("hearth.toml");
+        std::fs::write(&config_file, config).expect("write config");
+        let output = Command::new(env!("CARGO_BIN_EXE_hearth"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--no-watch", "--config"])
+            .arg(&config_file)
+            .arg("--data-dir")
+            .arg(data.path())
+            .output()
+            .expect("hearth runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "hearth started with {config:?}");
+        assert!(stderr.contains(expected), "{config:?}: stderr does not say {expected:?}:\n{stderr}");
+    }
+}
+
 /// Writes a `seconds` long 640×360 H.264/MP3 Matroska file with GStreamer's
 /// test sources: long enough to seek in, quick to transcode.
 fn synthesize(path: &Path, seconds: u32) {

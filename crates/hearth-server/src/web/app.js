@@ -450,7 +450,7 @@ async function play(item) {
     element.dataset.mode = answer.mode;
     element.dataset.source = answer.url;
     if (answer.mode === "hls") {
-      const onFatal = (message) => showNotice(t("playFailed", { title: item.title, error: message }), true);
+      const onFatal = (message) => mediaFailed(item, element, message);
       stopHls = await playHls(element, answer, { signedFetch, onFatal });
     } else {
       element.src = answer.url;
@@ -485,14 +485,14 @@ function stopPlayback() {
 }
 
 /**
- * Runs when the media element fails, for example because the grant died
- * with a revoked device. A signed request then checks whether the session
- * is still valid. When it is not, device.js ends it and this page leaves.
+ * Runs when the media element or the HLS player fails (`message` names the
+ * HLS error), for example because the grant died with a revoked device. A
+ * signed request then checks whether the session is still valid. When it is not, device.js ends it and this page leaves.
  */
-async function mediaFailed(item, element) {
+async function mediaFailed(item, element, message = null) {
   clearInterval(saveTimer);
   saveTimer = null;
-  const detail = element.error?.message || `media error ${element.error?.code ?? "?"}`;
+  const detail = message || element.error?.message || `media error ${element.error?.code ?? "?"}`;
   try {
     await api("/api/v1/session");
   } catch {
