@@ -49,20 +49,30 @@ fn chromium_still_plays_in_pq_only_mode() {
     play_and_check(&["--pq-only"], "browser-play-pq-only.png");
 }
 
-/// Videos of forensics-samples-files that Chromium cannot open directly:
-/// H.264/AAC in AVI, MPEG-2 in an MPEG program stream, Theora/Vorbis in Ogg.
-const TRANSCODED: [&str; 3] = ["video/x-msvideo", "video/mpeg", "video/ogg"];
+/// Videos that Chromium cannot open directly: from forensics-samples-files
+/// H.264/AAC in AVI, MPEG-2 in an MPEG program stream, Theora/Vorbis in Ogg,
+/// and the test's own HEVC in Matroska.
+const TRANSCODED: [&str; 4] = ["video/x-msvideo", "video/mpeg", "video/ogg", "video/x-matroska"];
 
 #[test]
 fn chromium_plays_and_seeks_every_sample_video() {
     common::require_samples();
     require_playwright();
-    let server = Server::start_with(&[Path::new(SAMPLES)], &[]);
+    // HEVC in Matroska, which no Chromium build opens directly.
+    let extra = tempfile::tempdir().expect("library");
+    let location = format!("location={}", extra.path().join("hevc.mkv").display());
+    let made = Command::new("gst-launch-1.0")
+        .args(["-q", "videotestsrc", "num-buffers=200", "pattern=ball", "!", "video/x-raw,width=640,height=360,framerate=25/1"])
+        .args(["!", "x265enc", "!", "h265parse", "!", "matroskamux", "!", "filesink", &location])
+        .status()
+        .expect("gst-launch-1.0 runs");
+    assert!(made.success(), "gst-launch-1.0 could not make the HEVC file");
+    let server = Server::start_with(&[Path::new(SAMPLES), extra.path()], &[]);
     server.wait_for_scan();
     let result = run_script(&server, PLAY_ALL_SCRIPT, &[]);
 
     let results = result["results"].as_array().expect("results");
-    assert_eq!(results.len(), 5, "the five sample videos: {results:#?}");
+    assert_eq!(results.len(), 6, "the five sample videos and the HEVC file: {results:#?}");
     for video in results {
         let name = format!("{} ({})", video["title"], video["mime"]);
         assert!(video["error"].is_null(), "{name} failed: {}", video["error"]);
