@@ -1,8 +1,8 @@
 //! HLS `METHOD=AES-128`: each segment is encrypted whole with AES-128-CBC
 //! and PKCS#7 padding (RFC 8216, section 4.3.2.4). The key belongs to one
 //! playback session; the IV is the segment's media sequence number as a
-//! 128-bit big-endian integer, which is what a playlist without an `IV`
-//! attribute tells the player to use.
+//! 128-bit big-endian integer, which a playlist without an `IV` attribute
+//! implies.
 
 use aes::Aes128;
 use cbc::cipher::block_padding::Pkcs7;

@@ -23,7 +23,7 @@ const SYNC_SAMPLE: u32 = 0x0200_0000;
 /// `sample_flags` of a non-sync sample: depends on others, not a sync sample.
 const NON_SYNC_SAMPLE: u32 = 0x0101_0000;
 
-/// What the init segment needs to know about one track.
+/// Codec set-up of one track, as the init segment needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TrackConfig {
     /// H.264 in AVC format: `avcc` is the `codec_data` of the encoder's caps
@@ -64,7 +64,7 @@ pub struct Sample {
 /// The samples of one track inside one media segment.
 #[derive(Debug, Clone)]
 pub struct TrackRun {
-    /// Which track: [`VIDEO_TRACK_ID`] or [`AUDIO_TRACK_ID`].
+    /// Track: [`VIDEO_TRACK_ID`] or [`AUDIO_TRACK_ID`].
     pub track_id: u32,
     /// Decode time of the first sample, in the track's time scale.
     pub base_decode_time: u64,
@@ -259,7 +259,7 @@ fn write_sample_entry(out: &mut Vec<u8>, track: &TrackConfig) {
     }
 }
 
-/// The MPEG-4 ES_Descriptor of an AAC track (ISO/IEC 14496-1).
+/// Writes the MPEG-4 ES_Descriptor of an AAC track (ISO/IEC 14496-1).
 fn write_es_descriptor(out: &mut Vec<u8>, audio_specific_config: &[u8]) {
     let mut decoder_specific = Vec::new();
     write_descriptor(&mut decoder_specific, 0x05, audio_specific_config);
@@ -329,7 +329,8 @@ mod tests {
         let mut rest = data;
         while rest.len() >= 8 {
             let size = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
-            assert!(size >= 8 && size <= rest.len(), "box size {size} with {} bytes left", rest.len());
+            assert!(size >= 8, "box size {size}");
+            assert!(size <= rest.len(), "box size {size} with {} bytes left", rest.len());
             found.push((rest[4..8].try_into().unwrap(), &rest[..size]));
             rest = &rest[size..];
         }

@@ -36,7 +36,7 @@ pub use plan::{
 pub use playlist::{MasterEntry, master_playlist, media_playlist};
 use transcoder::{Step, Transcoder};
 
-/// Why a segment could not be delivered.
+/// Reasons a segment could not be delivered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TranscodeError {
     /// GStreamer failed on the file; the message names it.
@@ -133,7 +133,7 @@ impl TranscodeManager {
         TranscodeManager { inner }
     }
 
-    /// The current counters.
+    /// Returns the current counters.
     pub fn status(&self) -> TranscodeStatus {
         let slots = self.inner.lock_slots();
         TranscodeStatus {
@@ -146,13 +146,13 @@ impl TranscodeManager {
         }
     }
 
-    /// The init segment of `key`. Blocks until it exists, `deadline`
+    /// Returns the init segment of `key`. Blocks until it exists, `deadline`
     /// passes or `cancel` is set.
     pub fn init_segment(&self, key: &TranscodeKey, job: &Job, deadline: Instant, cancel: &AtomicBool) -> Result<Arc<Vec<u8>>, TranscodeError> {
         self.fetch(key, job, None, deadline, cancel)
     }
 
-    /// Media segment `n` of `key`, with the same waiting rules.
+    /// Returns media segment `n` of `key`, with the same waiting rules.
     pub fn media_segment(
         &self,
         key: &TranscodeKey,
@@ -168,7 +168,7 @@ impl TranscodeManager {
         self.fetch(key, job, Some(n), deadline, cancel)
     }
 
-    /// Stops and forgets every transcoder of playback session `session`.
+    /// Stops and drops every transcoder of playback session `session`.
     pub fn end_session(&self, session: &str) {
         let ended: Vec<Arc<Transcoder>> = {
             let mut transcoders = self.inner.lock_transcoders();
@@ -292,7 +292,7 @@ impl Inner {
     }
 }
 
-/// Stops idle or finished pipelines and forgets long-unused transcoders.
+/// Stops idle or finished pipelines and drops long-unused transcoders.
 fn reap(inner: &Weak<Inner>) {
     loop {
         std::thread::sleep(REAP_EVERY);

@@ -32,10 +32,10 @@ use super::transcoder::Transcoder;
 /// Segment length in nanoseconds.
 pub(crate) const SEGMENT_NS: u64 = SEGMENT_SECONDS as u64 * 1_000_000_000;
 
-/// Longest wait for the pipeline to open the file and to finish a seek.
+/// Time limit for the pipeline to open the file and to finish a seek.
 const PREROLL_LIMIT: Duration = Duration::from_secs(20);
 
-/// An H.264 encoder element that Hearth knows how to configure.
+/// An H.264 encoder element that Hearth can configure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VideoEncoder {
@@ -54,7 +54,7 @@ impl VideoEncoder {
     pub const PREFERENCE: [VideoEncoder; 4] =
         [VideoEncoder::Nvh264enc, VideoEncoder::Vaapih264enc, VideoEncoder::V4l2h264enc, VideoEncoder::X264enc];
 
-    /// The GStreamer element factory name.
+    /// Returns the GStreamer element factory name.
     pub fn factory(self) -> &'static str {
         match self {
             VideoEncoder::Nvh264enc => "nvh264enc",
@@ -69,7 +69,7 @@ impl VideoEncoder {
         VideoEncoder::PREFERENCE.into_iter().find(|encoder| encoder.factory() == name)
     }
 
-    /// Whether the element exists and opens its device: a hardware encoder's
+    /// Returns whether the element exists and opens its device: a hardware encoder's
     /// plug-in can be installed on a machine without the hardware.
     pub fn usable(self) -> bool {
         if crate::init().is_err() {
@@ -83,7 +83,7 @@ impl VideoEncoder {
         ready
     }
 
-    /// The first usable encoder in [`VideoEncoder::PREFERENCE`]; `None` when
+    /// Returns the first usable encoder in [`VideoEncoder::PREFERENCE`]; `None` when
     /// not even x264enc is installed.
     pub fn detect() -> Option<VideoEncoder> {
         VideoEncoder::PREFERENCE.into_iter().find(|encoder| encoder.usable())
@@ -104,14 +104,14 @@ pub struct Job {
     pub audio: bool,
     /// The rung of the ladder.
     pub rendition: Rendition,
-    /// Which audio stream, counted from 0 in the file's order.
+    /// Audio stream, counted from 0 in the file's order.
     pub audio_track: u8,
     /// The H.264 encoder.
     pub encoder: VideoEncoder,
 }
 
 impl Job {
-    /// Whether the output has a video track.
+    /// Returns whether the output has a video track.
     pub(crate) fn has_video(&self) -> bool {
         self.video.is_some() && self.rendition != Rendition::Audio
     }
@@ -428,7 +428,7 @@ fn appsink(kind: Kind, caps: &gst::Caps, transcoder: &Weak<Transcoder>, generati
     sink
 }
 
-/// The stream time, data and codec setup of one encoded frame.
+/// Returns the stream time, data and codec set-up of one encoded frame.
 fn timed_sample(kind: Kind, sample: &gst::Sample) -> Option<Timed> {
     let buffer = sample.buffer()?;
     let pts = buffer.pts()?;

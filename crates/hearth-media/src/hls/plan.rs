@@ -37,7 +37,7 @@ impl Rendition {
     /// Every rendition, largest first.
     pub const ALL: [Rendition; 5] = [Rendition::P1080, Rendition::P720, Rendition::P480, Rendition::P360, Rendition::Audio];
 
-    /// The name in URLs and JSON, such as `720p`.
+    /// Returns the name in URLs and JSON, such as `720p`.
     pub fn as_str(self) -> &'static str {
         match self {
             Rendition::P1080 => "1080p",
@@ -98,7 +98,7 @@ pub fn output_size(rendition: Rendition, width: u32, height: u32) -> Option<(u32
     Some(((out_width & !1).max(2), out_height.max(2)))
 }
 
-/// The ladder for an item: every video rendition no taller than the source
+/// Returns the ladder for an item: every video rendition no taller than the source
 /// (at least the smallest), or the audio rendition for sound.
 pub fn ladder(probe: &Probe) -> Vec<Rendition> {
     let Some(video) = &probe.video else {
@@ -161,7 +161,7 @@ pub enum Container {
     Wav,
 }
 
-/// How the client plays HLS, if at all.
+/// HLS support of a client, if any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HlsSupport {
@@ -174,7 +174,7 @@ pub enum HlsSupport {
     None,
 }
 
-/// What a client reported it can decode. The web client fills it from
+/// Codecs and containers a client reported it can decode. The web client fills it from
 /// `MediaSource.isTypeSupported` and `canPlayType`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -189,7 +189,7 @@ pub struct ClientCapabilities {
     pub hls: HlsSupport,
 }
 
-/// What happens to one stream of the source.
+/// Treatment of one stream of the source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StreamPlan {
@@ -209,7 +209,7 @@ pub enum PlaybackPlan {
     Hls { video: Option<StreamPlan>, audio: Option<StreamPlan>, renditions: Vec<Rendition>, reason: String },
 }
 
-/// The container of a probed file, when it is one a client may name.
+/// Returns the container of a probed file, when it is one a client may name.
 pub fn source_container(probe: &Probe) -> Option<Container> {
     let described = probe.container.as_deref().unwrap_or_default().to_ascii_lowercase();
     let mime = probe.mime.to_ascii_lowercase();
@@ -232,7 +232,7 @@ pub fn source_container(probe: &Probe) -> Option<Container> {
     }
 }
 
-/// The video codec of a probed stream, from GStreamer's description.
+/// Returns the video codec of a probed stream, from GStreamer's description.
 pub fn source_video_codec(description: &str) -> Option<VideoCodec> {
     let d = description.to_ascii_lowercase();
     if d.starts_with("h.264") || d.contains("avc") {
@@ -256,7 +256,7 @@ pub fn source_video_codec(description: &str) -> Option<VideoCodec> {
     }
 }
 
-/// The audio codec of a probed stream, from GStreamer's description.
+/// Returns the audio codec of a probed stream, from GStreamer's description.
 pub fn source_audio_codec(description: &str) -> Option<AudioCodec> {
     let d = description.to_ascii_lowercase();
     if d.contains("aac") {

@@ -17,7 +17,7 @@ pub struct MasterEntry {
     pub uri: String,
 }
 
-/// The multivariant playlist of `entries`.
+/// Returns the multivariant playlist of `entries`.
 pub fn master_playlist(entries: &[MasterEntry]) -> String {
     let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n");
     for entry in entries {
@@ -38,7 +38,7 @@ pub fn master_playlist(entries: &[MasterEntry]) -> String {
     out
 }
 
-/// The VOD media playlist of an item `duration_ms` long: the init segment,
+/// Returns the VOD media playlist of an item `duration_ms` long: the init segment,
 /// then segments `0.m4s`, `1.m4s`, … of [`SEGMENT_SECONDS`] each. With
 /// `key_uri`, segments are marked `METHOD=AES-128`; the init segment, which
 /// holds only codec setup, stays clear (its `EXT-X-MAP` comes first).

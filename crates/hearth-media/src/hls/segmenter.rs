@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use super::fmp4::{self, AUDIO_TRACK_ID, Sample, TrackConfig, TrackRun, VIDEO_TIMESCALE, VIDEO_TRACK_ID};
 use super::pipeline::SEGMENT_NS;
 
-/// Which track a frame belongs to.
+/// Track of a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
     Video,
