@@ -33,8 +33,10 @@ mod location;
 mod probe;
 mod sniff;
 mod still;
+pub mod subtitles;
 mod thumbnail;
 mod truncation;
+pub mod trickplay;
 mod types;
 
 use std::sync::OnceLock;
