@@ -28,6 +28,8 @@ pub struct DataPaths {
     pub tls: PathBuf,
     /// Cached thumbnails.
     pub thumbnails: PathBuf,
+    /// Trickplay sprite sheets, one folder per video.
+    pub trickplay: PathBuf,
     /// Sealed private keys (CA, TLS leaf, signing, node X-Wing and link keys)
     /// and, without an OS keyring, their key-encryption key.
     pub keys: PathBuf,
@@ -40,6 +42,7 @@ impl DataPaths {
             database: root.join("hearth.sqlite3"),
             tls: root.join("tls"),
             thumbnails: root.join("cache/thumbnails"),
+            trickplay: root.join("cache/trickplay"),
             keys: root.join("keys"),
         }
     }

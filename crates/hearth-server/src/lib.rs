@@ -22,6 +22,7 @@ pub mod state;
 pub mod stream;
 pub mod thumbnails;
 pub mod tls_server;
+pub mod trickplay;
 pub mod web;
 
 use axum::Router;

@@ -241,6 +241,7 @@ fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
 
     let transcode = hearth_server::api::playback::settings(&file.transcode)?;
     tracing::info!(encoder = transcode.encoder.factory(), limit = transcode.max_concurrent, "HLS transcoding ready");
+    let trickplay = Arc::new(hearth_server::trickplay::Trickplay::new(paths.trickplay.clone()));
     let playbacks = Arc::new(hearth_server::api::playback::Playbacks::new(hearth_media::hls::TranscodeManager::new(transcode)));
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -265,7 +266,9 @@ fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
             links: Some(Arc::clone(&app_links)),
             access: Arc::clone(&access),
             playbacks: Arc::clone(&playbacks),
+            trickplay: Arc::clone(&trickplay),
         };
+        trickplay.spawn_worker(Arc::clone(&catalog));
 
         let setup = access.pairing.setup_offer_if_no_users().context("failed to create the first-run pairing offer")?;
         print_welcome(bound, &paths, libraries.len(), catalog.item_count()?, policy, setup.as_ref());

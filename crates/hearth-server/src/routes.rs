@@ -83,6 +83,8 @@ pub fn table() -> Vec<Route> {
         route(Method::GET, "/media/{grant}/stream", Grant, get(api::account::grant_stream)),
         route(Method::GET, "/media/{grant}/thumbnail", Grant, get(api::account::grant_thumbnail)),
         route(Method::POST, "/api/v1/items/{id}/playback", needs(PlayItem), post(api::playback::start)),
+        route(Method::GET, "/media/{grant}/subtitles/{index}", Grant, get(api::playback::subtitle)),
+        route(Method::GET, "/media/{grant}/trickplay/{file}", Grant, get(api::playback::trickplay_file)),
         route(Method::GET, "/hls/{grant}/master.m3u8", Grant, get(api::playback::master)),
         route(Method::GET, "/hls/{grant}/{rendition}/{file}", Grant, get(api::playback::rendition_file)),
         route(Method::GET, "/api/v1/hls/{grant}/key", needs(PlayItem), get(api::playback::key)),

@@ -33,6 +33,8 @@ pub struct AppState {
     pub access: Arc<crate::access::Access>,
     /// HLS playbacks and their transcoders.
     pub playbacks: Arc<crate::api::playback::Playbacks>,
+    /// Trickplay sprite sheets.
+    pub trickplay: Arc<crate::trickplay::Trickplay>,
 }
 
 /// Fan-out of scan progress to API subscribers, plus the latest report for

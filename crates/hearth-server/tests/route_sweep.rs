@@ -35,6 +35,7 @@ fn app(dir: &tempfile::TempDir) -> axum::Router {
         playbacks: Arc::new(hearth_server::api::playback::Playbacks::new(hearth_media::hls::TranscodeManager::new(
             hearth_server::api::playback::settings(&hearth_server::config::TranscodeSection::default()).unwrap(),
         ))),
+        trickplay: Arc::new(hearth_server::trickplay::Trickplay::new(dir.path().join("trickplay"))),
     };
     hearth_server::app(state)
 }
@@ -122,7 +123,7 @@ async fn grant_routes_reject_unknown_grants() {
     let dir = tempfile::tempdir().unwrap();
     let app = app(&dir);
     let grant_routes: Vec<_> = table().into_iter().filter(|r| r.guard == Guard::Grant).collect();
-    assert_eq!(grant_routes.len(), 4);
+    assert_eq!(grant_routes.len(), 6);
 
     for route in grant_routes {
         let path = route.path.replace("{grant}", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");

@@ -155,7 +155,52 @@ struct PlaybackAnswer {
     encoder: Option<hls::VideoEncoder>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
+    /// Text subtitles, as WebVTT for `<track>` elements.
+    subtitles: Vec<SubtitleView>,
+    /// WebVTT index of the trickplay sprite sheets, once they are made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trickplay: Option<String>,
     expires_at: i64,
+}
+
+/// One subtitle track in a playback answer.
+#[derive(Serialize)]
+struct SubtitleView {
+    label: String,
+    language: Option<String>,
+    codec: String,
+    url: String,
+}
+
+/// Time limit for listing or converting one item's subtitles.
+const SUBTITLE_LIMIT: Duration = Duration::from_secs(30);
+
+/// Lists the convertible subtitle tracks of `path` for grant `grant`. A
+/// file whose subtitles cannot be listed plays without them.
+async fn subtitle_views(path: std::path::PathBuf, grant: &str) -> Vec<SubtitleView> {
+    let listed = tokio::task::spawn_blocking(move || hearth_media::subtitles::list(&path, SUBTITLE_LIMIT)).await;
+    let tracks = match listed {
+        Ok(Ok(tracks)) => tracks,
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "subtitles not listed");
+            return Vec::new();
+        }
+        Err(error) => {
+            tracing::warn!(%error, "subtitle listing failed");
+            return Vec::new();
+        }
+    };
+    tracks
+        .into_iter()
+        .enumerate()
+        .filter(|(_, track)| track.convertible)
+        .map(|(index, track)| SubtitleView {
+            label: track.label,
+            language: track.language,
+            codec: track.codec,
+            url: format!("/media/{grant}/subtitles/{index}"),
+        })
+        .collect()
 }
 
 /// `POST /api/v1/items/{id}/playback`: direct play or HLS for this client.
@@ -183,6 +228,8 @@ pub async fn start(
         Ok(issued) => issued,
         Err(error) => return Ok(session_failure(&error)),
     };
+    let subtitles = if file.probe.video.is_some() { subtitle_views(file.path.clone(), &grant).await } else { Vec::new() };
+    let trickplay = state.trickplay.existing(&id, &file.sha256).map(|_| format!("/media/{grant}/trickplay/index.vtt"));
     let PlaybackPlan::Hls { video, audio, mut renditions, reason } = plan else {
         return Ok(Json(PlaybackAnswer {
             mode: "direct",
@@ -193,6 +240,8 @@ pub async fn start(
             renditions: Vec::new(),
             encoder: None,
             reason: None,
+            subtitles,
+            trickplay,
             expires_at,
         })
         .into_response());
@@ -241,6 +290,8 @@ pub async fn start(
         renditions,
         encoder: Some(encoder),
         reason: Some(reason),
+        subtitles,
+        trickplay,
         expires_at,
     })
     .into_response())
@@ -367,6 +418,89 @@ pub async fn stop(State(state): State<AppState>, session: Option<Extension<Sessi
     }
     state.playbacks.remove(&grant);
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// `GET /media/{grant}/subtitles/{index}`: subtitle track `index` of the
+/// grant's item (as listed in the playback answer), as WebVTT.
+pub async fn subtitle(State(state): State<AppState>, Path((grant, index)): Path<(String, String)>) -> Response {
+    let grant = match state.access.grants.check(&state.access, &grant) {
+        Ok(grant) => grant,
+        Err((failure, reason)) => return unauthorized(failure, reason),
+    };
+    let plain = !index.is_empty() && index.len() <= 3 && index.bytes().all(|b| b.is_ascii_digit());
+    let Some(index) = plain.then(|| index.parse::<usize>().ok()).flatten() else {
+        return not_found("subtitle tracks are numbered from 0, as the playback answer lists them");
+    };
+    let catalog = Arc::clone(&state.catalog);
+    let item = grant.item_id.clone();
+    let file = match tokio::task::spawn_blocking(move || catalog.media_file(&item)).await {
+        Ok(Ok(Some(file))) => file,
+        Ok(Ok(None)) => return not_found("item not found"),
+        Ok(Err(error)) => return ApiError::Catalog(error).into_response(),
+        Err(error) => return ApiError::Join(error).into_response(),
+    };
+    let converted = tokio::task::spawn_blocking(move || {
+        let tracks = hearth_media::subtitles::list(&file.path, SUBTITLE_LIMIT)?;
+        let Some(track) = tracks.get(index).filter(|track| track.convertible) else {
+            return Ok(None);
+        };
+        hearth_media::subtitles::to_webvtt(&file.path, track, SUBTITLE_LIMIT).map(Some)
+    })
+    .await;
+    match converted {
+        Ok(Ok(Some(text))) => {
+            let mut response = (StatusCode::OK, text).into_response();
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/vtt; charset=utf-8"));
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Ok(Ok(None)) => not_found("the item has no text subtitle track with this number"),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "subtitle conversion failed");
+            (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({ "error": error.to_string() }))).into_response()
+        }
+        Err(error) => ApiError::Join(error).into_response(),
+    }
+}
+
+/// `GET /media/{grant}/trickplay/{file}`: the grant's trickplay index
+/// (`index.vtt`) or one of its sheets (`sheet-N.jpg`).
+pub async fn trickplay_file(State(state): State<AppState>, Path((grant, file)): Path<(String, String)>) -> Response {
+    let grant = match state.access.grants.check(&state.access, &grant) {
+        Ok(grant) => grant,
+        Err((failure, reason)) => return unauthorized(failure, reason),
+    };
+    let content_type = if file == "index.vtt" {
+        "text/vtt; charset=utf-8"
+    } else {
+        let digits = file.strip_prefix("sheet-").and_then(|rest| rest.strip_suffix(".jpg")).unwrap_or_default();
+        if digits.is_empty() || digits.len() > 5 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return not_found("trickplay files are index.vtt and sheet-N.jpg");
+        }
+        "image/jpeg"
+    };
+    let catalog = Arc::clone(&state.catalog);
+    let item = grant.item_id.clone();
+    let media = match tokio::task::spawn_blocking(move || catalog.media_file(&item)).await {
+        Ok(Ok(Some(media))) => media,
+        Ok(Ok(None)) => return not_found("item not found"),
+        Ok(Err(error)) => return ApiError::Catalog(error).into_response(),
+        Err(error) => return ApiError::Join(error).into_response(),
+    };
+    let Some(folder) = state.trickplay.existing(&grant.item_id, &media.sha256) else {
+        return not_found("this item's trickplay sheets are not made yet; they are made in the background after a scan");
+    };
+    match tokio::fs::read(folder.join(&file)).await {
+        Ok(bytes) => {
+            let mut response = (StatusCode::OK, bytes).into_response();
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"));
+            response
+        }
+        Err(_) => not_found("no such trickplay sheet"),
+    }
 }
 
 /// `GET /api/v1/admin/transcodes`: encoder, limit and counters.

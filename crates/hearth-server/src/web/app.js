@@ -449,6 +449,12 @@ async function play(item) {
     }
     element.dataset.mode = answer.mode;
     element.dataset.source = answer.url;
+    for (const [index, subtitle] of (answer.subtitles ?? []).entries()) {
+      const track = Object.assign(document.createElement("track"), { kind: "subtitles", src: subtitle.url, label: subtitle.label });
+      if (subtitle.language) track.srclang = subtitle.language;
+      if (index === 0) track.default = true;
+      element.append(track);
+    }
     if (answer.mode === "hls") {
       const onFatal = (message) => mediaFailed(item, element, message);
       stopHls = await playHls(element, answer, { signedFetch, onFatal });

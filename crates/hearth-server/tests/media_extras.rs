@@ -1,0 +1,120 @@
+//! Subtitles and trickplay through a running server: a sidecar SRT in
+//! windows-1252 and an SRT track inside Matroska reach the player as WebVTT,
+//! and the background worker makes trickplay sheets after import.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{SAMPLES, Server};
+use hearth_pqc::KeyExchangePolicy;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// Longest wait for the background worker's first sheets.
+const TRICKPLAY_WITHIN: Duration = Duration::from_secs(90);
+
+fn chromium_caps() -> Value {
+    json!({ "video_codecs": ["h264", "vp8", "vp9"], "audio_codecs": ["aac", "mp3", "opus", "vorbis"], "containers": ["mp4", "webm", "ogg"], "hls": "mse" })
+}
+
+fn fetch(server: &Server, path: &str) -> (StatusCode, Option<String>, Vec<u8>) {
+    let response = server.client(KeyExchangePolicy::HybridPreferred).get(server.url(path)).send().expect("GET");
+    let status = response.status();
+    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    (status, content_type, response.bytes().expect("body").to_vec())
+}
+
+#[test]
+fn sidecar_and_embedded_subtitles_reach_the_player_as_webvtt() {
+    let library = tempfile::tempdir().expect("library");
+    let srt = library.path().join("embedded.srt");
+    std::fs::write(&srt, "1\n00:00:01,000 --> 00:00:02,500\nInside the film\n\n2\n00:00:03,000 --> 00:00:04,000\nSecond line\n").expect("srt");
+    let film = library.path().join("Film.mkv");
+    let made = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=duration=5:size=320x240:rate=25", "-i"])
+        .arg(&srt)
+        .args(["-c:v", "libx264", "-c:s", "srt", "-metadata:s:s:0", "language=eng"])
+        .arg(&film)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(made.success(), "ffmpeg could not make the film");
+    std::fs::remove_file(&srt).expect("remove the source SRT");
+    // "Déjà vu, ça va." in windows-1252, as old subtitle sites serve it.
+    let sidecar: Vec<u8> = b"1\r\n00:00:00,500 --> 00:00:02,000\r\nD\xe9j\xe0 vu, \xe7a va.\r\n".to_vec();
+    std::fs::write(library.path().join("Film.fr.srt"), sidecar).expect("sidecar");
+
+    let server = Server::start(&[library.path()]);
+    server.wait_for_scan();
+    let device = server.adult_device();
+    let items = device.items();
+    let film = items.iter().find(|item| item["kind"] == "video").expect("the film is indexed");
+    let path = format!("/api/v1/items/{}/playback", film["id"].as_str().expect("id"));
+    let answer: Value = device.request(Method::POST, &path, Some(&json!({ "capabilities": chromium_caps() }))).json().expect("JSON");
+    let subtitles = answer["subtitles"].as_array().expect("subtitles");
+    assert_eq!(subtitles.len(), 2, "{answer:#}");
+
+    let embedded = subtitles.iter().find(|s| s["codec"] == "subrip" && s["url"].as_str().is_some_and(|u| u.ends_with("/0"))).expect("embedded track first");
+    let (status, content_type, body) = fetch(&server, embedded["url"].as_str().expect("url"));
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(content_type.as_deref(), Some("text/vtt; charset=utf-8"));
+    let text = String::from_utf8(body).expect("UTF-8");
+    assert!(text.starts_with("WEBVTT"), "{text}");
+    assert!(text.contains("00:00:01.000 --> 00:00:02.500\nInside the film"), "{text}");
+
+    let french = subtitles.iter().find(|s| s["language"] == "fr").expect("the French sidecar");
+    let (status, _, body) = fetch(&server, french["url"].as_str().expect("url"));
+    assert_eq!(status, StatusCode::OK);
+    let text = String::from_utf8(body).expect("UTF-8");
+    assert!(text.contains("Déjà vu, ça va."), "the windows-1252 text is decoded: {text}");
+
+    let base = french["url"].as_str().expect("url").rsplit_once('/').expect("slash").0.to_owned();
+    for bad in ["9", "-1", "1000", "0x1", "..%2f..%2fetc%2fpasswd", "1%00"] {
+        let (status, _, _) = fetch(&server, &format!("{base}/{bad}"));
+        assert_eq!(status, StatusCode::NOT_FOUND, "subtitle {bad}");
+    }
+}
+
+#[test]
+fn trickplay_sheets_are_made_in_the_background_after_import() {
+    common::require_samples();
+    let server = Server::start(&[Path::new(SAMPLES)]);
+    server.wait_for_scan();
+    let device = server.adult_device();
+    let avi = device.items().into_iter().find(|item| item["mime"] == "video/x-msvideo").expect("the AVI sample");
+    let path = format!("/api/v1/items/{}/playback", avi["id"].as_str().expect("id"));
+
+    let started = Instant::now();
+    let answer = loop {
+        let answer: Value = device.request(Method::POST, &path, Some(&json!({ "capabilities": chromium_caps() }))).json().expect("JSON");
+        if answer["trickplay"].is_string() || started.elapsed() > TRICKPLAY_WITHIN {
+            break answer;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let index = answer["trickplay"].as_str().unwrap_or_else(|| panic!("no trickplay after {TRICKPLAY_WITHIN:?}: {answer:#}"));
+    println!("trickplay ready {:.1} s after the scan", started.elapsed().as_secs_f64());
+
+    let (status, content_type, body) = fetch(&server, index);
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(content_type.as_deref(), Some("text/vtt; charset=utf-8"));
+    let vtt = String::from_utf8(body).expect("UTF-8");
+    let cues: Vec<&str> = vtt.lines().filter(|line| line.starts_with("sheet-")).collect();
+    assert_eq!(cues.len(), 1, "an 8.36 s film at 10 s a tile: {vtt}");
+    assert!(cues[0].starts_with("sheet-0.jpg#xywh=0,0,160,"), "{vtt}");
+
+    let sheet = index.replace("index.vtt", "sheet-0.jpg");
+    let (status, content_type, body) = fetch(&server, &sheet);
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(content_type.as_deref(), Some("image/jpeg"));
+    assert_eq!(&body[..3], &[0xff, 0xd8, 0xff], "a JPEG");
+    for bad in ["sheet-1.jpg", "sheet-0.jpg%00", "index.vtt.bak", "..%2findex.vtt", "sheet-%2e%2e.jpg"] {
+        let (status, _, _) = fetch(&server, &index.replace("index.vtt", bad));
+        assert_eq!(status, StatusCode::NOT_FOUND, "{bad}");
+    }
+    // A path with more segments matches no route: the unknown path needs a session.
+    let (status, _, _) = fetch(&server, &index.replace("index.vtt", "sheet-../x.jpg"));
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
