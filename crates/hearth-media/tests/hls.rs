@@ -10,7 +10,9 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use hearth_media::hls::{Job, Rendition, SEGMENT_SECONDS, TranscodeError, TranscodeManager, TranscodeSettings, VideoEncoder, segment_count};
+use hearth_media::hls::{
+    Job, Rendition, SEGMENT_SECONDS, TranscodeError, TranscodeManager, TranscodeSettings, VideoEncoder, segment_count, segment_start_ms,
+};
 use serde_json::Value;
 
 /// Limit for one segment request; a 4 s segment takes about a second here.
@@ -91,7 +93,7 @@ fn avi_transcodes_to_keyframe_aligned_fmp4() {
     let packets = video_packets(&file);
     assert!(packets.len() >= 200, "only {} video frames", packets.len());
     for boundary in 0..count {
-        let start = f64::from(boundary * SEGMENT_SECONDS);
+        let start = segment_start_ms(boundary) as f64 / 1000.0;
         let first = packets.iter().find(|(pts, _)| *pts >= start - 0.001).expect("a frame after the boundary");
         assert!(first.1, "the first frame of segment {boundary}, at {} s, is not a keyframe", first.0);
         assert!(first.0 - start < 0.05, "segment {boundary} starts at {} s", first.0);
@@ -116,7 +118,7 @@ fn a_seek_starts_at_the_segment_with_matching_timestamps() {
 
     let file = joined("seek-middle.mp4", &init, std::slice::from_ref(&seeked));
     let packets = video_packets(&file);
-    let expected = f64::from(middle * SEGMENT_SECONDS);
+    let expected = segment_start_ms(middle) as f64 / 1000.0;
     let (first_pts, first_key) = packets[0];
     assert!(first_key, "the seeked segment starts with a keyframe");
     assert!((first_pts - expected).abs() < 0.05, "seeked segment starts at {first_pts} s, expected {expected} s");

@@ -30,8 +30,8 @@ use serde::Serialize;
 pub use crypt::{KEY_LEN, encrypt_segment};
 pub use pipeline::{Job, VideoEncoder};
 pub use plan::{
-    AUDIO_BPS, AudioCodec, ClientCapabilities, Container, HlsSupport, MAX_AUDIO_TRACK, PlaybackPlan, Rendition, SEGMENT_SECONDS,
-    StreamPlan, VideoCodec, ladder, output_size, plan, segment_count,
+    AUDIO_BPS, AudioCodec, ClientCapabilities, Container, FIRST_SEGMENT_SECONDS, HlsSupport, MAX_AUDIO_TRACK, PlaybackPlan, Rendition,
+    SEGMENT_SECONDS, StreamPlan, VideoCodec, ladder, output_size, plan, segment_count, segment_of_ns, segment_start_ms,
 };
 pub use playlist::{MasterEntry, master_playlist, media_playlist};
 use transcoder::{Step, Transcoder};

@@ -25,12 +25,10 @@ use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 use serde::Serialize;
 
-use super::plan::{AUDIO_BPS, Rendition, SEGMENT_SECONDS, output_size};
+use super::plan::{AUDIO_BPS, Rendition, output_size, segment_of_ns, segment_start_ms};
 use super::segmenter::{Kind, Timed};
 use super::transcoder::Transcoder;
 
-/// Segment length in nanoseconds.
-pub(crate) const SEGMENT_NS: u64 = SEGMENT_SECONDS as u64 * 1_000_000_000;
 
 /// Time limit for the pipeline to open the file and to finish a seek.
 const PREROLL_LIMIT: Duration = Duration::from_secs(20);
@@ -237,7 +235,7 @@ fn build_and_start(
     pipeline.set_state(gst::State::Paused).map_err(|_| format!("GStreamer could not open {name}"))?;
     wait_for_preroll(pipeline, &name)?;
     if start > 0 {
-        let position = gst::ClockTime::from_nseconds(u64::from(start) * SEGMENT_NS);
+        let position = gst::ClockTime::from_mseconds(segment_start_ms(start));
         pipeline
             .seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE, position)
             .map_err(|_| format!("{name} cannot be seeked to {position}"))?;
@@ -356,7 +354,7 @@ fn configure_encoder(encoder: &gst::Element, kbps: u32) {
 /// each segment.
 fn force_idr_at_boundaries(before: &gst::Element, encoder: &gst::Element, start: u32) {
     let (Some(src), Some(encoder_sink)) = (before.static_pad("src"), encoder.static_pad("sink")) else { return };
-    let next_boundary = Mutex::new(u64::from(start));
+    let next_boundary = Mutex::new(start);
     src.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
         let Some(gst::PadProbeData::Buffer(buffer)) = &info.data else { return gst::PadProbeReturn::Ok };
         let Some(pts) = buffer.pts() else { return gst::PadProbeReturn::Ok };
@@ -364,14 +362,14 @@ fn force_idr_at_boundaries(before: &gst::Element, encoder: &gst::Element, start:
         let Some(segment) = segment.segment().downcast_ref::<gst::ClockTime>() else { return gst::PadProbeReturn::Ok };
         let Some(stream_time) = segment.to_stream_time(pts) else { return gst::PadProbeReturn::Ok };
         let mut next = next_boundary.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if stream_time.nseconds() + 1_000_000 >= *next * SEGMENT_NS {
+        if stream_time.nseconds() + 1_000_000 >= segment_start_ms(*next) * 1_000_000 {
             // No running time: the encoder then makes its next frame, this
             // one, a key unit. With a running time, GStreamer 1.22 compares
             // it against frame times that x264enc shifts by 1000 hours, and
             // ignores every request after the first.
             let event = gst_video::DownstreamForceKeyUnitEvent::builder().all_headers(true).count(0).build();
             encoder_sink.send_event(event);
-            *next = stream_time.nseconds() / SEGMENT_NS + 1;
+            *next = segment_of_ns(stream_time.nseconds() + 1_000_000) + 1;
         }
         gst::PadProbeReturn::Ok
     });

@@ -6,9 +6,31 @@ use serde::{Deserialize, Serialize};
 
 use crate::types::Probe;
 
-/// Length of every HLS segment but the last, in seconds. Segments start at
-/// multiples of it, each with an IDR frame, so a seek lands on a boundary.
+/// Length of every HLS segment but the first and the last, in seconds.
+/// Each segment starts with an IDR frame at its boundary, so a seek lands
+/// on one.
 pub const SEGMENT_SECONDS: u32 = 4;
+
+/// Length of the first segment, in seconds: shorter, so that playback
+/// from the start begins after half the encoding work.
+pub const FIRST_SEGMENT_SECONDS: u32 = 2;
+
+const NS_PER_MS: u64 = 1_000_000;
+
+/// Returns the start of segment `k` in milliseconds: 0, 2000, 6000, 10000, …
+pub fn segment_start_ms(k: u32) -> u64 {
+    if k == 0 { 0 } else { u64::from(FIRST_SEGMENT_SECONDS) * 1000 + u64::from(k - 1) * u64::from(SEGMENT_SECONDS) * 1000 }
+}
+
+/// Returns the segment that holds stream time `ns`.
+pub fn segment_of_ns(ns: u64) -> u32 {
+    let first = u64::from(FIRST_SEGMENT_SECONDS) * 1000 * NS_PER_MS;
+    if ns < first {
+        return 0;
+    }
+    let rest = (ns - first) / (u64::from(SEGMENT_SECONDS) * 1000 * NS_PER_MS);
+    u32::try_from(rest + 1).unwrap_or(u32::MAX)
+}
 
 /// Most audio tracks a client may choose among (0 to 15).
 pub const MAX_AUDIO_TRACK: u8 = 15;
@@ -117,8 +139,12 @@ pub fn ladder(probe: &Probe) -> Vec<Rendition> {
 
 /// Number of segments of an item `duration_ms` long.
 pub fn segment_count(duration_ms: u64) -> u32 {
-    let segment_ms = u64::from(SEGMENT_SECONDS) * 1000;
-    u32::try_from(duration_ms.div_ceil(segment_ms).max(1)).unwrap_or(u32::MAX)
+    let first_ms = u64::from(FIRST_SEGMENT_SECONDS) * 1000;
+    if duration_ms <= first_ms {
+        return 1;
+    }
+    let rest = (duration_ms - first_ms).div_ceil(u64::from(SEGMENT_SECONDS) * 1000);
+    u32::try_from(rest + 1).unwrap_or(u32::MAX)
 }
 
 /// Video codecs a client may say it decodes.
@@ -408,8 +434,22 @@ mod tests {
     #[test]
     fn segment_counts_round_up() {
         assert_eq!(segment_count(0), 1);
-        assert_eq!(segment_count(4000), 1);
-        assert_eq!(segment_count(4001), 2);
-        assert_eq!(segment_count(30_033), 8);
+        assert_eq!(segment_count(2000), 1);
+        assert_eq!(segment_count(2001), 2);
+        assert_eq!(segment_count(6000), 2);
+        assert_eq!(segment_count(6001), 3);
+        assert_eq!(segment_count(30_033), 9);
+    }
+
+    #[test]
+    fn segment_times_and_indexes_agree() {
+        assert_eq!([0, 1, 2, 3].map(segment_start_ms), [0, 2000, 6000, 10_000]);
+        for k in 0..50 {
+            let start_ns = segment_start_ms(k) * NS_PER_MS;
+            assert_eq!(segment_of_ns(start_ns), k, "start of segment {k}");
+            if k > 0 {
+                assert_eq!(segment_of_ns(start_ns - 1), k - 1, "just before segment {k}");
+            }
+        }
     }
 }

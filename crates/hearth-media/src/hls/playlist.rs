@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::plan::{AUDIO_BPS, Rendition, SEGMENT_SECONDS, output_size, segment_count};
+use super::plan::{AUDIO_BPS, Rendition, SEGMENT_SECONDS, output_size, segment_count, segment_start_ms};
 
 /// One rendition in the multivariant playlist.
 #[derive(Debug, Clone)]
@@ -39,7 +39,8 @@ pub fn master_playlist(entries: &[MasterEntry]) -> String {
 }
 
 /// Returns the VOD media playlist of an item `duration_ms` long: the init segment,
-/// then segments `0.m4s`, `1.m4s`, … of [`SEGMENT_SECONDS`] each. With
+/// then segments `0.m4s`, `1.m4s`, … of [`SEGMENT_SECONDS`] each, the
+/// first of [`super::plan::FIRST_SEGMENT_SECONDS`]. With
 /// `key_uri`, segments are marked `METHOD=AES-128`; the init segment, which
 /// holds only codec setup, stays clear (its `EXT-X-MAP` comes first).
 pub fn media_playlist(duration_ms: u64, key_uri: Option<&str>) -> String {
@@ -51,10 +52,10 @@ pub fn media_playlist(duration_ms: u64, key_uri: Option<&str>) -> String {
     if let Some(uri) = key_uri {
         let _ = writeln!(out, "#EXT-X-KEY:METHOD=AES-128,URI=\"{uri}\"");
     }
-    let segment_ms = u64::from(SEGMENT_SECONDS) * 1000;
     for index in 0..count {
-        let start = u64::from(index) * segment_ms;
-        let length = duration_ms.saturating_sub(start).min(segment_ms).max(1);
+        let start = segment_start_ms(index);
+        let end = segment_start_ms(index + 1).min(duration_ms);
+        let length = end.saturating_sub(start).max(1);
         let _ = write!(out, "#EXTINF:{}.{:03},\n{index}.m4s\n", length / 1000, length % 1000);
     }
     out.push_str("#EXT-X-ENDLIST\n");
@@ -69,7 +70,7 @@ mod tests {
     fn media_playlist_lists_every_segment_with_its_length() {
         let playlist = media_playlist(9_500, Some("/api/v1/hls/abc/key"));
         let lengths: Vec<&str> = playlist.lines().filter_map(|line| line.strip_prefix("#EXTINF:")).collect();
-        assert_eq!(lengths, ["4.000,", "4.000,", "1.500,"]);
+        assert_eq!(lengths, ["2.000,", "4.000,", "3.500,"]);
         assert!(playlist.contains("#EXT-X-KEY:METHOD=AES-128,URI=\"/api/v1/hls/abc/key\""));
         assert!(playlist.find("#EXT-X-MAP").unwrap() < playlist.find("#EXT-X-KEY").unwrap());
         assert!(playlist.ends_with("2.m4s\n#EXT-X-ENDLIST\n"));

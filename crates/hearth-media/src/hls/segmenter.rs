@@ -1,14 +1,15 @@
 //! Cuts encoded frames into HLS segments, without GStreamer: frames come in
 //! with their stream time, finished segments go out as fMP4 bytes.
 //!
-//! Segment `k` covers stream time `[k·L, (k+1)·L)`. It is finished once every
+//! Segment `k` covers stream time from [`super::plan::segment_start_ms`] of
+//! `k` to that of `k + 1`. It is finished once every
 //! track has passed its end (or ended), so a segment never misses a frame
 //! that arrives late on the other track.
 
 use std::collections::BTreeMap;
 
 use super::fmp4::{self, AUDIO_TRACK_ID, Sample, TrackConfig, TrackRun, VIDEO_TIMESCALE, VIDEO_TRACK_ID};
-use super::pipeline::SEGMENT_NS;
+use super::plan::segment_of_ns;
 
 /// Track of a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +84,7 @@ impl Segmenter {
     /// Segment index of a frame at `time_ns`; frames before the start (a
     /// seek keeps one that began just before it) count as the first segment.
     fn segment_of(&self, time_ns: u64) -> u32 {
-        u32::try_from(time_ns / SEGMENT_NS).unwrap_or(u32::MAX).max(self.start)
+        segment_of_ns(time_ns).max(self.start)
     }
 
     /// The highest segment a track has reached; `None` before its first frame.
