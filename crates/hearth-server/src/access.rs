@@ -438,10 +438,16 @@ async fn check(state: AppState, mut request: Request, next: Next) -> Response {
 }
 
 /// Returns the rating the policy weighs for the item in `path`
-/// (`/api/v1/items/{id}/...`): the admin's rating, else G for unrated
+/// (`/api/v1/items/{id}/...`, or the item of the grant in
+/// `/api/v1/hls/{grant}/...`): the admin's rating, else G for unrated
 /// photos and music, else `None` (unrated, which counts as adult).
 async fn item_rating(state: &AppState, path: &str) -> Option<ContentRating> {
-    let id = path.split('/').nth(4)?.to_owned();
+    let segment = path.split('/').nth(4)?;
+    let id = if path.starts_with("/api/v1/hls/") {
+        state.access.grants.check(&state.access, segment).ok()?.item_id
+    } else {
+        segment.to_owned()
+    };
     let catalog = Arc::clone(&state.catalog);
     let found = tokio::task::spawn_blocking(move || catalog.item_rating(&id)).await.ok()?.ok()??;
     match found {

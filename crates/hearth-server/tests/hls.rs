@@ -298,11 +298,13 @@ fn twenty_viewers_at_once_meet_the_concurrency_limit() {
     synthesize(&library.path().join("long.mkv"), 60);
     let server = Server::start_with_config(&[library.path()], &[], "[transcode]\nmax_concurrent = 2\nidle_stop_seconds = 2\n");
     server.wait_for_scan();
-    let device = server.adult_device();
-    let item = item_with_mime(&device, "video/x-matroska");
+    // Four devices with five playbacks each: a session keeps at most eight.
+    let devices: Vec<TestDevice> = (0..4).map(|_| server.adult_device()).collect();
+    let item = item_with_mime(&devices[0], "video/x-matroska");
     let urls: Vec<String> = (0..20)
-        .map(|_| {
-            let (status, answer) = start_playback(&device, &item, &json!({ "capabilities": chromium_caps(), "quality": "360p" }));
+        .map(|index| {
+            let device = &devices[index % devices.len()];
+            let (status, answer) = start_playback(device, &item, &json!({ "capabilities": chromium_caps(), "quality": "360p" }));
             assert_eq!(status, StatusCode::OK, "{answer}");
             format!("{}360p/3.m4s", answer["url"].as_str().expect("url").trim_end_matches("master.m3u8"))
         })
@@ -414,6 +416,112 @@ fn bad_transcode_settings_stop_the_server_with_the_value_named() {
         assert!(!output.status.success(), "hearth started with {config:?}");
         assert!(stderr.contains(expected), "{config:?}: stderr does not say {expected:?}:\n{stderr}");
     }
+}
+
+/// `[access]` settings that put the household's local time at noon, inside
+/// the default hours of teens and children.
+fn noon_access() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let utc_minutes = ((now / 60) % (24 * 60)) as i64;
+    let mut offset = 12 * 60 - utc_minutes;
+    if offset > 12 * 60 {
+        offset -= 24 * 60;
+    }
+    format!("[access]\nutc_offset_minutes = {offset}\n")
+}
+
+#[test]
+fn a_teen_plays_a_rated_film_through_hls_with_its_key() {
+    common::require_samples();
+    let server = Server::start_with_config(&[Path::new(SAMPLES)], &[], &noon_access());
+    server.wait_for_scan();
+    let admin = server.admin();
+    let avi = item_with_mime(admin, "video/x-msvideo");
+    let rated = admin.request(Method::PUT, &format!("/api/v1/items/{avi}/rating"), Some(&json!({ "rating": "PG" })));
+    assert_eq!(rated.status(), StatusCode::NO_CONTENT);
+
+    let teen = server.signed_in_device(hearth_access::Role::Teen);
+    let (status, answer) = start_playback(&teen, &avi, &json!({ "capabilities": chromium_caps() }));
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let key_url = answer["key_url"].as_str().expect("key_url");
+    let key = teen.request(Method::GET, key_url, None);
+    assert_eq!(key.status(), StatusCode::OK, "the teen's own key: {:?}", key.text());
+    let grant_path = key_url.trim_end_matches("/key");
+    assert_eq!(teen.request(Method::DELETE, grant_path, None).status(), StatusCode::NO_CONTENT);
+}
+
+#[test]
+fn closing_the_player_mid_request_gives_the_slot_back() {
+    let library = tempfile::tempdir().expect("library");
+    synthesize(&library.path().join("long.mkv"), 60);
+    let server = Server::start_with_config(&[library.path()], &[], "[transcode]\nmax_concurrent = 1\n");
+    server.wait_for_scan();
+    let device = server.adult_device();
+    let item = item_with_mime(&device, "video/x-matroska");
+    let (_, answer) = start_playback(&device, &item, &json!({ "capabilities": chromium_caps(), "quality": "360p" }));
+    let base = answer["url"].as_str().expect("url").trim_end_matches("master.m3u8").to_owned();
+    let grant_path = answer["key_url"].as_str().expect("key_url").trim_end_matches("/key").to_owned();
+
+    let client = server.client(KeyExchangePolicy::HybridPreferred);
+    let segment_url = server.url(&format!("{base}360p/10.m4s"));
+    let pending = std::thread::spawn(move || client.get(segment_url).send().map(|response| response.status()));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(device.request(Method::DELETE, &grant_path, None).status(), StatusCode::NO_CONTENT);
+    let pending = pending.join().expect("request thread").expect("response");
+    assert_ne!(pending, StatusCode::OK, "the segment of a closed playback was still served");
+
+    let freed = Instant::now();
+    while transcodes(&server)["running"] != 0 && freed.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(transcodes(&server)["running"], 0, "the closed playback kept its slot");
+    let (_, answer) = start_playback(&device, &item, &json!({ "capabilities": chromium_caps(), "quality": "360p" }));
+    let (status, _) = fetch(&server, &format!("{}360p/0.m4s", answer["url"].as_str().expect("url").trim_end_matches("master.m3u8")));
+    assert_eq!(status, StatusCode::OK, "the next playback got its segment");
+}
+
+#[test]
+fn two_requests_far_apart_are_both_served() {
+    let library = tempfile::tempdir().expect("library");
+    synthesize(&library.path().join("long.mkv"), 60);
+    let server = Server::start_with_config(&[library.path()], &[], "[transcode]\nmax_concurrent = 2\n");
+    server.wait_for_scan();
+    let device = server.adult_device();
+    let item = item_with_mime(&device, "video/x-matroska");
+    let (_, answer) = start_playback(&device, &item, &json!({ "capabilities": chromium_caps(), "quality": "360p" }));
+    let base = answer["url"].as_str().expect("url").trim_end_matches("master.m3u8").to_owned();
+
+    let requests: Vec<_> = [3, 12]
+        .into_iter()
+        .map(|n| {
+            let client = server.client(KeyExchangePolicy::HybridPreferred);
+            let url = server.url(&format!("{base}360p/{n}.m4s"));
+            std::thread::spawn(move || client.get(url).send().map(|response| response.status()))
+        })
+        .collect();
+    for request in requests {
+        assert_eq!(request.join().expect("thread").expect("response"), StatusCode::OK);
+    }
+    let started = transcodes(&server)["started_total"].as_u64().expect("started_total");
+    assert!(started <= 3, "{started} pipelines started for two segments");
+}
+
+#[test]
+fn an_audio_track_the_file_lacks_is_a_clear_400() {
+    common::require_samples();
+    let server = Server::start(&[Path::new(SAMPLES)]);
+    server.wait_for_scan();
+    let device = server.adult_device();
+    let avi = item_with_mime(&device, "video/x-msvideo");
+    let (_, answer) = start_playback(&device, &avi, &json!({ "capabilities": chromium_caps(), "audio_track": 5 }));
+    let base = answer["url"].as_str().expect("url").trim_end_matches("master.m3u8").to_owned();
+    let asked = Instant::now();
+    let (status, body) = fetch(&server, &format!("{base}480p/0.m4s"));
+    let body = String::from_utf8_lossy(&body).into_owned();
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("has 1 audio track(s): audio_track 5 does not exist"), "{body}");
+    assert!(!body.contains("/usr/share"), "the answer names a server path: {body}");
+    assert!(asked.elapsed() < Duration::from_secs(10), "the answer took {:?}", asked.elapsed());
 }
 
 /// Writes a `seconds` long 640×360 H.264/MP3 Matroska file with GStreamer's

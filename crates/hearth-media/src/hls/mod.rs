@@ -54,6 +54,12 @@ pub enum TranscodeError {
     /// The client went away.
     #[error("the request was cancelled")]
     Cancelled,
+    /// The file has fewer audio tracks than the playback asked for.
+    #[error("the file has {tracks} audio track(s): audio_track {requested} does not exist")]
+    NoSuchAudioTrack { tracks: u32, requested: u8 },
+    /// The playback ended (its player closed or its session ended).
+    #[error("this playback has ended; start a new one")]
+    Ended,
 }
 
 /// Settings of the manager, from `[transcode]` in the configuration.
@@ -110,6 +116,10 @@ struct Slots {
     queue: VecDeque<u64>,
     next_ticket: u64,
 }
+
+/// How long a request lets other waiting requests keep the pipeline before
+/// it may restart it for itself.
+const PATIENCE: Duration = Duration::from_secs(10);
 
 /// How often the reaper looks for idle pipelines.
 const REAP_EVERY: Duration = Duration::from_millis(500);
@@ -176,7 +186,7 @@ impl TranscodeManager {
             keys.iter().filter_map(|key| transcoders.remove(key)).collect()
         };
         for transcoder in ended {
-            if transcoder.stop() {
+            if transcoder.end() {
                 self.inner.release_slot();
             }
         }
@@ -205,11 +215,12 @@ impl TranscodeManager {
         let mut state = transcoder.lock();
         state.waiters += 1;
         transcoder.requested(&mut state, n);
+        let arrived = Instant::now();
         let result = loop {
             if Transcoder::give_up(cancel, deadline) {
                 break Err(if cancel.load(Ordering::Relaxed) { TranscodeError::Cancelled } else { TranscodeError::Timeout });
             }
-            match transcoder.step(&mut state, n) {
+            match transcoder.step(&mut state, n, arrived.elapsed() >= PATIENCE) {
                 Err(error) => break Err(error),
                 Ok(Step::Done(bytes)) => break Ok(bytes),
                 Ok(Step::Wait) => state = transcoder.wait(state),
@@ -225,7 +236,7 @@ impl TranscodeManager {
                         break Err(error);
                     }
                     self.inner.started_total.fetch_add(1, Ordering::Relaxed);
-                    let started = transcoder.start(at);
+                    let started = transcoder.start(at, needs_slot);
                     if started.is_err() && transcoder.stop() {
                         self.inner.release_slot();
                     }

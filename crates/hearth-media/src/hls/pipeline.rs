@@ -27,6 +27,7 @@ use serde::Serialize;
 
 use super::plan::{AUDIO_BPS, Rendition, output_size, segment_of_ns, segment_start_ms};
 use super::segmenter::{Kind, Timed};
+use super::TranscodeError;
 use super::transcoder::Transcoder;
 
 
@@ -218,28 +219,26 @@ fn build_and_start(
     decodebin.connect_no_more_pads(move |_| {
         let links = missing_links.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let problem = if links.audio.is_some() {
-            Some(format!(
-                "{missing_name} has {} audio track(s); audio track {wanted_track} does not exist",
-                links.audio_seen
-            ))
+            Some(TranscodeError::NoSuchAudioTrack { tracks: links.audio_seen, requested: wanted_track })
         } else if links.video.is_some() {
-            Some(format!("{missing_name} has no video stream that GStreamer can decode"))
+            Some(TranscodeError::Failed(format!("{missing_name} has no video stream that GStreamer can decode")))
         } else {
             None
         };
         if let (Some(problem), Some(transcoder)) = (problem, missing_transcoder.upgrade()) {
-            transcoder.fail(generation, problem);
+            transcoder.fail_with(generation, problem);
         }
     });
 
+    let failed = || transcoder.upgrade().is_some_and(|transcoder| transcoder.has_failed(generation));
     pipeline.set_state(gst::State::Paused).map_err(|_| format!("GStreamer could not open {name}"))?;
-    wait_for_preroll(pipeline, &name)?;
+    wait_for_preroll(pipeline, &name, &failed)?;
     if start > 0 {
         let position = gst::ClockTime::from_mseconds(segment_start_ms(start));
         pipeline
             .seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE, position)
             .map_err(|_| format!("{name} cannot be seeked to {position}"))?;
-        wait_for_preroll(pipeline, &name)?;
+        wait_for_preroll(pipeline, &name, &failed)?;
     }
     pipeline.set_state(gst::State::Playing).map_err(|_| format!("GStreamer could not play {name}"))?;
     Ok(())
@@ -252,12 +251,21 @@ struct PadLinks {
     audio_seen: u32,
 }
 
-fn wait_for_preroll(pipeline: &gst::Pipeline, name: &str) -> Result<(), String> {
-    let (result, _, _) = pipeline.state(gst::ClockTime::from_nseconds(PREROLL_LIMIT.as_nanos() as u64));
-    match result {
-        Ok(gst::StateChangeSuccess::Async) => Err(format!("{name} did not open within {} s", PREROLL_LIMIT.as_secs())),
-        Ok(_) => Ok(()),
-        Err(_) => Err(format!("GStreamer could not decode {name}")),
+/// Waits for the pipeline to preroll, giving up at once when a pad
+/// callback has already recorded a failure (`failed`).
+fn wait_for_preroll(pipeline: &gst::Pipeline, name: &str, failed: &dyn Fn() -> bool) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    loop {
+        let (result, _, _) = pipeline.state(gst::ClockTime::from_mseconds(100));
+        match result {
+            Ok(gst::StateChangeSuccess::Async) if failed() => return Err(format!("{name} could not be opened as asked")),
+            Ok(gst::StateChangeSuccess::Async) if started.elapsed() >= PREROLL_LIMIT => {
+                return Err(format!("{name} did not open within {} s", PREROLL_LIMIT.as_secs()));
+            }
+            Ok(gst::StateChangeSuccess::Async) => {}
+            Ok(_) => return Ok(()),
+            Err(_) => return Err(format!("GStreamer could not decode {name}")),
+        }
     }
 }
 

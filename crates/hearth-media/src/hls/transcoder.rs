@@ -45,11 +45,16 @@ pub(crate) struct State {
     pub(crate) holds_slot: bool,
     /// Whether a request is starting a pipeline; others wait for it.
     pub(crate) starting: bool,
+    /// Whether the playback ended: no pipeline may start again.
+    pub(crate) ended: bool,
+    /// The first segment the file does not hold, once a pipeline reached
+    /// the end of the file: the catalog's duration can promise more.
+    end_segment: Option<u32>,
     wanted: u32,
     segmenter: Segmenter,
     segments: BTreeMap<u32, Arc<Vec<u8>>>,
     init: Option<Arc<Vec<u8>>>,
-    failure: Option<String>,
+    failure: Option<TranscodeError>,
     pub(crate) waiters: usize,
     pub(crate) last_request: Instant,
     /// When the latest request was cancelled by its client, if it was.
@@ -85,6 +90,8 @@ impl Transcoder {
                 running: None,
                 holds_slot: false,
                 starting: false,
+                ended: false,
+                end_segment: None,
                 wanted: 0,
                 segmenter,
                 segments: BTreeMap::new(),
@@ -103,13 +110,25 @@ impl Transcoder {
     }
 
     /// Decides the next step for a request of segment `n`, or of the init
-    /// segment when `n` is `None`.
-    pub(crate) fn step(&self, state: &mut State, n: Option<u32>) -> Result<Step, TranscodeError> {
+    /// segment when `n` is `None`. A request that has waited long enough
+    /// (`patient_enough`) may restart a pipeline that another waiting
+    /// request needs; before that, it lets the other one finish, so two
+    /// requests far apart cannot take turns restarting the pipeline.
+    pub(crate) fn step(&self, state: &mut State, n: Option<u32>, patient_enough: bool) -> Result<Step, TranscodeError> {
+        if state.ended {
+            return Err(TranscodeError::Ended);
+        }
         if let Some(failure) = &state.failure {
-            return Err(TranscodeError::Failed(failure.clone()));
+            return Err(failure.clone());
         }
         if state.starting {
             return Ok(Step::Wait);
+        }
+        if let (Some(n), Some(end)) = (n, state.end_segment)
+            && n >= end
+            && !state.segments.contains_key(&n)
+        {
+            return Err(TranscodeError::NoSuchSegment { requested: n, last: end.saturating_sub(1) });
         }
         let Some(n) = n else {
             if let Some(init) = &state.init {
@@ -128,6 +147,9 @@ impl Transcoder {
             if n >= next && n <= next + NEAR {
                 return Ok(Step::Wait);
             }
+            if state.waiters > 1 && !patient_enough {
+                return Ok(Step::Wait);
+            }
         }
         Ok(Step::Start { at: n, needs_slot: !state.holds_slot })
     }
@@ -137,7 +159,11 @@ impl Transcoder {
         state.last_request = Instant::now();
         state.abandoned_at = None;
         if let Some(n) = n {
-            state.wanted = n;
+            // While another request waits, the pipeline may run up to the
+            // furthest of them, or it would block short of that one.
+            if state.waiters <= 1 || n > state.wanted {
+                state.wanted = n;
+            }
             let low = n.saturating_sub(KEEP_BEHIND);
             let high = n + AHEAD + NEAR;
             state.segments.retain(|index, _| (low..=high).contains(index));
@@ -146,10 +172,17 @@ impl Transcoder {
     }
 
     /// Starts a pipeline at segment `at`, replacing a running one. The
-    /// caller holds a slot for it.
-    pub(crate) fn start(self: &Arc<Self>, at: u32) -> Result<(), TranscodeError> {
+    /// caller holds a slot for it: a fresh one when `fresh_slot`. On an
+    /// error the slot stays recorded here, for [`Transcoder::stop`] to free.
+    pub(crate) fn start(self: &Arc<Self>, at: u32, fresh_slot: bool) -> Result<(), TranscodeError> {
         let (generation, old) = {
             let mut state = self.lock();
+            if fresh_slot {
+                state.holds_slot = true;
+            }
+            if state.ended {
+                return Err(TranscodeError::Ended);
+            }
             state.generation += 1;
             state.segmenter = Segmenter::new(at, self.job.has_video(), self.job.audio);
             state.holds_slot = true;
@@ -173,12 +206,21 @@ impl Transcoder {
                 Ok(())
             }
             Err(message) => {
-                if state.generation == generation {
-                    state.failure = Some(message.clone());
+                // A pad callback may have recorded a more precise reason.
+                let error = state.failure.clone().unwrap_or(TranscodeError::Failed(message));
+                if state.generation == generation && state.failure.is_none() {
+                    state.failure = Some(error.clone());
                 }
-                Err(TranscodeError::Failed(message))
+                Err(error)
             }
         }
+    }
+
+    /// Stops the pipeline for good: the playback ended. Returns whether a
+    /// slot was freed.
+    pub(crate) fn end(&self) -> bool {
+        self.lock().ended = true;
+        self.stop()
     }
 
     /// Stops the pipeline, if any; returns whether a slot was freed.
@@ -218,11 +260,22 @@ impl Transcoder {
 
     /// A pipeline error: later requests get `message`.
     pub(crate) fn fail(&self, generation: u64, message: String) {
+        self.fail_with(generation, TranscodeError::Failed(message));
+    }
+
+    /// A pipeline error: later requests get `error`.
+    pub(crate) fn fail_with(&self, generation: u64, error: TranscodeError) {
         let mut state = self.lock();
         if state.generation == generation && state.failure.is_none() {
-            state.failure = Some(message);
+            state.failure = Some(error);
             self.changed.notify_all();
         }
+    }
+
+    /// Whether pipeline run `generation` has failed.
+    pub(crate) fn has_failed(&self, generation: u64) -> bool {
+        let state = self.lock();
+        state.generation == generation && state.failure.is_some()
     }
 
     /// Called on a streaming thread with each encoded frame. Blocks while the
@@ -270,6 +323,10 @@ impl Transcoder {
         }
         for (index, bytes) in output.segments {
             state.segments.insert(index, Arc::new(bytes));
+        }
+        if state.segmenter.finished() {
+            let end = state.segmenter.next_unfinished();
+            state.end_segment = Some(state.end_segment.map_or(end, |known| known.min(end)));
         }
         self.changed.notify_all();
     }

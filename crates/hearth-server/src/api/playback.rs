@@ -37,8 +37,11 @@ use crate::state::AppState;
 
 /// Longest a segment request waits for its transcode, queue included.
 const SEGMENT_WAIT: Duration = Duration::from_secs(60);
-/// Most HLS playbacks kept; the oldest goes first.
-const MAX_PLAYBACKS: usize = 256;
+/// Most HLS playbacks kept in all; the oldest goes first.
+const MAX_PLAYBACKS: usize = 1024;
+/// Most HLS playbacks kept per session; its own oldest goes first, so one
+/// device cannot push out the playbacks of others.
+const MAX_PLAYBACKS_PER_SESSION: usize = 8;
 /// Longest digit run accepted in a segment file name.
 const MAX_SEGMENT_DIGITS: usize = 6;
 
@@ -72,6 +75,17 @@ impl Playbacks {
 
     fn insert(&self, grant: &str, playback: Playback) {
         let mut playbacks = self.playbacks.lock().unwrap_or_else(|p| p.into_inner());
+        let own: Vec<(String, Instant)> = playbacks
+            .iter()
+            .filter(|(_, other)| other.session_id == playback.session_id)
+            .map(|(id, other)| (id.clone(), other.started))
+            .collect();
+        if own.len() >= MAX_PLAYBACKS_PER_SESSION
+            && let Some((oldest, _)) = own.iter().min_by_key(|(_, started)| *started)
+        {
+            playbacks.remove(oldest);
+            self.manager.end_session(oldest);
+        }
         if playbacks.len() >= MAX_PLAYBACKS
             && let Some(oldest) = playbacks.iter().min_by_key(|(_, playback)| playback.started).map(|(id, _)| id.clone())
         {
@@ -556,15 +570,18 @@ fn not_found(message: &str) -> Response {
 fn transcode_failure(error: &TranscodeError) -> Response {
     let message = error.to_string();
     match error {
-        TranscodeError::NoSuchSegment { .. } => not_found(&message),
+        TranscodeError::NoSuchSegment { .. } | TranscodeError::Ended => not_found(&message),
+        TranscodeError::NoSuchAudioTrack { .. } => (StatusCode::BAD_REQUEST, Json(json!({ "error": message }))).into_response(),
         TranscodeError::Busy { .. } | TranscodeError::Timeout | TranscodeError::Cancelled => {
             let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": message, "status": "queued" }))).into_response();
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
             response
         }
         TranscodeError::Failed(_) => {
+            // The message names server paths; like every 5xx, the body does not.
             tracing::warn!(%message, "transcode failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "error": message }))).into_response()
+            let body = json!({ "error": "the server could not transcode this item; its log names the reason" });
+            (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
         }
     }
 }
