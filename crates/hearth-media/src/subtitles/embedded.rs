@@ -92,8 +92,13 @@ fn describe_stream(index: usize, subtitle: &pbutils::DiscovererSubtitleInfo) -> 
     });
     let codec = stream_codec(caps.as_ref(), codec_tag.as_deref(), in_matroska);
 
+    // The stream's language, else its language tag. The discoverer can
+    // finish before a sparse subtitle stream has sent its tags, so the
+    // language is sometimes unknown; callers must cope with `None`.
     let language = subtitle
         .language()
+        .map(|language| language.to_string())
+        .or_else(|| tags.as_ref().and_then(|tags| tags.get::<gst::tags::LanguageCode>()).map(|value| value.get().to_owned()))
         .map(|language| language.to_ascii_lowercase())
         .filter(|language| !language.is_empty() && language != "und");
     let title = tags
