@@ -174,6 +174,28 @@ fn a_corrupt_file_fails_with_its_name() {
 }
 
 #[test]
+fn a_failed_file_is_tried_again_after_a_while() {
+    let folder = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("comes-back-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).expect("folder");
+    let path = folder.join("film.avi");
+    let _ = std::fs::remove_file(&path);
+    let job = job(path.clone(), 8360, Some((1024, 576)), true, Rendition::P360);
+    let manager = manager(1, Duration::from_secs(30));
+    let cancel = AtomicBool::new(false);
+    let key = ("comes-back".to_owned(), Rendition::P360);
+    let missing = manager.init_segment(&key, &job, deadline(), &cancel).expect_err("the file is missing");
+    assert!(matches!(missing, TranscodeError::Failed(_)), "{missing:?}");
+
+    // The file comes back (a disk remounted): the failure is remembered a
+    // while, so a burst of requests does not retry it each time.
+    std::fs::copy(common::sample("movie2/movie-hello.avi"), &path).expect("restore the file");
+    let remembered = manager.init_segment(&key, &job, deadline(), &cancel).expect_err("remembered");
+    assert_eq!(remembered, missing);
+    std::thread::sleep(Duration::from_secs(31));
+    manager.init_segment(&key, &job, deadline(), &cancel).expect("tried again after 30 s");
+}
+
+#[test]
 fn idle_pipelines_stop_and_the_limit_holds() {
     let source = synthesize_long_file();
     let manager = manager(2, Duration::from_secs(2));

@@ -29,6 +29,9 @@ const KEEP_BEHIND: u32 = 3;
 /// this long after, unless another request comes first, as it does when a
 /// player aborts a segment to seek or switch renditions.
 const ABANDON_GRACE: Duration = Duration::from_secs(2);
+/// How long a pipeline failure answers every request before one may try
+/// the file again.
+const FAILURE_MEMORY: Duration = Duration::from_secs(30);
 /// How often waiting threads look at their cancel flag and deadline.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -54,7 +57,8 @@ pub(crate) struct State {
     segmenter: Segmenter,
     segments: BTreeMap<u32, Arc<Vec<u8>>>,
     init: Option<Arc<Vec<u8>>>,
-    failure: Option<TranscodeError>,
+    /// The latest pipeline failure and when it happened.
+    failure: Option<(TranscodeError, Instant)>,
     pub(crate) waiters: usize,
     pub(crate) last_request: Instant,
     /// When the latest request was cancelled by its client, if it was.
@@ -118,8 +122,13 @@ impl Transcoder {
         if state.ended {
             return Err(TranscodeError::Ended);
         }
-        if let Some(failure) = &state.failure {
-            return Err(failure.clone());
+        if let Some((failure, at)) = &state.failure {
+            // A file that failed may come back (a disk remounted, a file
+            // renamed back); after a while a request may try again.
+            if at.elapsed() < FAILURE_MEMORY {
+                return Err(failure.clone());
+            }
+            state.failure = None;
         }
         if state.starting {
             return Ok(Step::Wait);
@@ -207,9 +216,9 @@ impl Transcoder {
             }
             Err(message) => {
                 // A pad callback may have recorded a more precise reason.
-                let error = state.failure.clone().unwrap_or(TranscodeError::Failed(message));
+                let error = state.failure.as_ref().map_or(TranscodeError::Failed(message), |(failure, _)| failure.clone());
                 if state.generation == generation && state.failure.is_none() {
-                    state.failure = Some(error.clone());
+                    state.failure = Some((error.clone(), Instant::now()));
                 }
                 Err(error)
             }
@@ -267,7 +276,7 @@ impl Transcoder {
     pub(crate) fn fail_with(&self, generation: u64, error: TranscodeError) {
         let mut state = self.lock();
         if state.generation == generation && state.failure.is_none() {
-            state.failure = Some(error);
+            state.failure = Some((error, Instant::now()));
             self.changed.notify_all();
         }
     }
