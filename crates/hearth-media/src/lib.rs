@@ -25,6 +25,7 @@
 mod av;
 mod deadline;
 mod discover;
+mod element;
 mod error;
 mod exif;
 mod heif;

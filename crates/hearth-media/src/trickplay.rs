@@ -51,6 +51,7 @@ use image::RgbImage;
 
 use crate::deadline::{Deadline, run_with_deadline};
 use crate::{MediaError, init};
+use crate::element::make_element;
 
 /// File name of the WebVTT index inside the output folder.
 pub const INDEX_FILE: &str = "index.vtt";
@@ -550,15 +551,6 @@ impl Drop for TileDecoder {
             tracing::warn!(%error, "failed to set the trickplay pipeline to null");
         }
     }
-}
-
-fn make_element(factory: &'static str) -> Result<gst::Element, MediaError> {
-    gst::ElementFactory::make(factory)
-        .build()
-        .map_err(|source| MediaError::MissingElement {
-            element: factory,
-            source,
-        })
 }
 
 /// Caps of the appsink input: RGB tiles with square pixels.

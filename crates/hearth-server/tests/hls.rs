@@ -16,8 +16,8 @@ use hearth_pqc::KeyExchangePolicy;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-/// What Debian's Chromium reports: H.264, VP8/9, AV1; AAC, MP3, Opus,
-/// Vorbis, FLAC; MP4, WebM, Ogg; HLS through Media Source Extensions.
+/// Returns the capabilities Debian's Chromium reports: H.264, VP8/9 and AV1,
+/// AAC, MP3, Opus, Vorbis and FLAC, MP4, WebM and Ogg, and HLS through MSE.
 fn chromium_caps() -> Value {
     json!({
         "video_codecs": ["h264", "vp8", "vp9", "av1"],
@@ -170,7 +170,7 @@ fn hls_playlists_and_decrypted_segments_pass_ffprobe() {
 }
 
 #[test]
-fn seeking_to_the_middle_returns_a_segment_with_matching_timestamps() {
+fn seek_to_middle_matches_timestamps() {
     let library = tempfile::tempdir().expect("library");
     synthesize(&library.path().join("long.mkv"), 60);
     let server = Server::start(&[library.path()]);
@@ -256,13 +256,13 @@ fn hostile_parameters_are_refused_before_any_pipeline() {
     assert_eq!(transcodes(&server)["started_total"], 0, "a hostile request started a pipeline");
 }
 
-/// Longest a hung-up client's pipeline may keep running. The server stops
-/// it 2 s after the cancelled request (a player that seeks asks again at
-/// once); the reaper looks every 0.5 s.
+/// Time limit for stopping a hung-up client's pipeline. The server stops
+/// it 2 s after the cancelled request (a player that seeks requests again
+/// at once); the reaper looks every 0.5 s.
 const FREED_WITHIN: Duration = Duration::from_secs(6);
 
 #[test]
-fn a_client_that_walks_away_frees_its_pipeline() {
+fn hung_up_client_frees_pipeline() {
     let library = tempfile::tempdir().expect("library");
     synthesize(&library.path().join("long.mkv"), 60);
     let server = Server::start(&[library.path()]);
@@ -272,7 +272,7 @@ fn a_client_that_walks_away_frees_its_pipeline() {
     let (_, answer) = start_playback(&device, &item, &json!({ "capabilities": chromium_caps(), "quality": "360p" }));
     let segment = format!("{}360p/5.m4s", answer["url"].as_str().expect("url").trim_end_matches("master.m3u8"));
 
-    // curl asks for a segment and hangs up after 0.3 s, mid-transcode.
+    // curl requests a segment and hangs up after 0.3 s, mid-transcode.
     let status = Command::new("curl")
         .args(["-s", "-o", "/dev/null", "--max-time", "0.3", "--cacert"])
         .arg(server.ca_file())
@@ -345,7 +345,7 @@ fn twenty_viewers_at_once_meet_the_concurrency_limit() {
 }
 
 #[test]
-fn sound_a_browser_cannot_play_goes_out_as_aac() {
+fn wma_plays_as_aac() {
     let library = tempfile::tempdir().expect("library");
     let wma = library.path().join("tone.wma");
     let location = format!("location={}", wma.display());
@@ -370,7 +370,8 @@ fn sound_a_browser_cannot_play_goes_out_as_aac() {
     let base = answer["url"].as_str().expect("url").trim_end_matches("master.m3u8").to_owned();
     let (_, master) = fetch(&server, &format!("{base}master.m3u8"));
     let master = String::from_utf8(master).expect("UTF-8");
-    assert!(master.contains("CODECS=\"mp4a.40.2\"") && !master.contains("RESOLUTION"), "{master}");
+    assert!(master.contains("CODECS=\"mp4a.40.2\""), "{master}");
+    assert!(!master.contains("RESOLUTION"), "{master}");
 
     let key = device.request(Method::GET, answer["key_url"].as_str().expect("key_url"), None).bytes().expect("key").to_vec();
     let (_, index) = fetch(&server, &format!("{base}audio/index.m3u8"));
@@ -394,7 +395,7 @@ fn sound_a_browser_cannot_play_goes_out_as_aac() {
 }
 
 #[test]
-fn bad_transcode_settings_stop_the_server_with_the_value_named() {
+fn bad_transcode_settings_stop_server() {
     let cases = [
         ("[transcode]\nencoder = \"ffmpeg -i x\"\n", "encoder = \"ffmpeg -i x\" is unknown"),
         ("[transcode]\nencoder = \"nvh264enc\"\n", "encoder = \"nvh264enc\" does not work on this machine"),
@@ -431,7 +432,7 @@ fn noon_access() -> String {
 }
 
 #[test]
-fn a_teen_plays_a_rated_film_through_hls_with_its_key() {
+fn teen_gets_key_of_rated_film() {
     common::require_samples();
     let server = Server::start_with_config(&[Path::new(SAMPLES)], &[], &noon_access());
     server.wait_for_scan();
@@ -451,7 +452,7 @@ fn a_teen_plays_a_rated_film_through_hls_with_its_key() {
 }
 
 #[test]
-fn closing_the_player_mid_request_gives_the_slot_back() {
+fn closed_player_frees_slot() {
     let library = tempfile::tempdir().expect("library");
     synthesize(&library.path().join("long.mkv"), 60);
     let server = Server::start_with_config(&[library.path()], &[], "[transcode]\nmax_concurrent = 1\n");
@@ -507,7 +508,7 @@ fn two_requests_far_apart_are_both_served() {
 }
 
 #[test]
-fn an_audio_track_the_file_lacks_is_a_clear_400() {
+fn missing_audio_track_is_400() {
     common::require_samples();
     let server = Server::start(&[Path::new(SAMPLES)]);
     server.wait_for_scan();

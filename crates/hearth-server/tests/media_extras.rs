@@ -13,7 +13,7 @@ use hearth_pqc::KeyExchangePolicy;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-/// Longest wait for the background worker's first sheets.
+/// Time limit for the background worker's first sheets.
 const TRICKPLAY_WITHIN: Duration = Duration::from_secs(90);
 
 fn chromium_caps() -> Value {
@@ -28,7 +28,7 @@ fn fetch(server: &Server, path: &str) -> (StatusCode, Option<String>, Vec<u8>) {
 }
 
 #[test]
-fn sidecar_and_embedded_subtitles_reach_the_player_as_webvtt() {
+fn subtitles_served_as_webvtt() {
     let library = tempfile::tempdir().expect("library");
     let srt = library.path().join("embedded.srt");
     std::fs::write(&srt, "1\n00:00:01,000 --> 00:00:02,500\nInside the film\n\n2\n00:00:03,000 --> 00:00:04,000\nSecond line\n").expect("srt");
@@ -78,7 +78,7 @@ fn sidecar_and_embedded_subtitles_reach_the_player_as_webvtt() {
 }
 
 #[test]
-fn trickplay_sheets_are_made_in_the_background_after_import() {
+fn trickplay_made_after_import() {
     common::require_samples();
     let server = Server::start(&[Path::new(SAMPLES)]);
     server.wait_for_scan();

@@ -12,7 +12,7 @@
 //!
 //! Every element is made with `ElementFactory::make` and every property set
 //! with a typed value or a constant, so no request data is ever parsed as a
-//! pipeline description. A probe in front of the encoder asks for an IDR
+//! pipeline description. A probe in front of the encoder requests an IDR
 //! frame at each segment boundary, so every segment starts with one.
 
 use std::path::PathBuf;
@@ -181,7 +181,7 @@ fn build_and_start(
     // Pads: the first video stream and audio stream number N are used, all
     // others end in a fakesink so they do not stall the demuxer.
     let links = Arc::new(Mutex::new(PadLinks { video: video_entry, audio: audio_entry, audio_seen: 0 }));
-    let wanted_track = job.audio_track;
+    let requested_track = job.audio_track;
     let pad_pipeline = pipeline.downgrade();
     let pad_links = Arc::clone(&links);
     decodebin.connect_pad_added(move |_, pad| {
@@ -198,7 +198,7 @@ fn build_and_start(
         } else if media.starts_with("audio/") {
             let index = links.audio_seen;
             links.audio_seen += 1;
-            if index == u32::from(wanted_track) { links.audio.take() } else { None }
+            if index == u32::from(requested_track) { links.audio.take() } else { None }
         } else {
             None
         };
@@ -219,7 +219,7 @@ fn build_and_start(
     decodebin.connect_no_more_pads(move |_| {
         let links = missing_links.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let problem = if links.audio.is_some() {
-            Some(TranscodeError::NoSuchAudioTrack { tracks: links.audio_seen, requested: wanted_track })
+            Some(TranscodeError::NoSuchAudioTrack { tracks: links.audio_seen, requested: requested_track })
         } else if links.video.is_some() {
             Some(TranscodeError::Failed(format!("{missing_name} has no video stream that GStreamer can decode")))
         } else {

@@ -22,7 +22,7 @@ pub fn segment_start_ms(k: u32) -> u64 {
     if k == 0 { 0 } else { u64::from(FIRST_SEGMENT_SECONDS) * 1000 + u64::from(k - 1) * u64::from(SEGMENT_SECONDS) * 1000 }
 }
 
-/// Returns the segment that holds stream time `ns`.
+/// Returns the segment that contains stream time `ns`.
 pub fn segment_of_ns(ns: u64) -> u32 {
     let first = u64::from(FIRST_SEGMENT_SECONDS) * 1000 * NS_PER_MS;
     if ns < first {

@@ -38,8 +38,8 @@ pub(crate) struct Timed {
 struct Track {
     /// Samples of unfinished segments: segment → (decode time, sample).
     pending: BTreeMap<u32, Vec<(u64, Sample)>>,
-    /// The latest video frame, held back until the next one gives its duration.
-    held: Option<(u32, u64, Sample)>,
+    /// The latest video frame, kept back until the next one gives its duration.
+    undated: Option<(u32, u64, Sample)>,
     /// Decode time of the next audio frame, counted in samples.
     next_audio_time: Option<u64>,
     /// Highest segment this track has reached.
@@ -87,17 +87,17 @@ impl Segmenter {
         segment_of_ns(time_ns).max(self.start)
     }
 
-    /// The highest segment a track has reached; `None` before its first frame.
+    /// Returns the highest segment a track has reached; `None` before its first frame.
     pub(crate) fn reached(&self, kind: Kind) -> Option<u32> {
         self.track(kind).and_then(|track| if track.ended { Some(u32::MAX) } else { track.reached })
     }
 
-    /// The lowest segment not yet finished.
+    /// Returns the lowest segment not yet finished.
     pub(crate) fn next_unfinished(&self) -> u32 {
         self.next
     }
 
-    /// Whether `kind` is a track of this output at all.
+    /// Returns whether `kind` is a track of this output at all.
     pub(crate) fn has(&self, kind: Kind) -> bool {
         self.track(kind).is_some()
     }
@@ -128,14 +128,14 @@ impl Segmenter {
             Kind::Video => {
                 let time = scale(frame.time_ns, VIDEO_TIMESCALE);
                 let sample = Sample { duration: 0, sync: frame.sync, data: frame.data };
-                if let Some((held_segment, held_time, mut held)) = track.held.take() {
-                    held.duration = u32::try_from(time.saturating_sub(held_time)).unwrap_or(u32::MAX).max(1);
-                    track.pending.entry(held_segment).or_default().push((held_time, held));
+                if let Some((undated_segment, undated_time, mut undated)) = track.undated.take() {
+                    undated.duration = u32::try_from(time.saturating_sub(undated_time)).unwrap_or(u32::MAX).max(1);
+                    track.pending.entry(undated_segment).or_default().push((undated_time, undated));
                 }
-                // The held frame's default duration, should the stream end after it.
+                // The kept-back frame's default duration, should the stream end after it.
                 let mut sample = sample;
                 sample.duration = frame.duration_ns.map_or(3000, |d| u32::try_from(scale(d, VIDEO_TIMESCALE)).unwrap_or(3000)).max(1);
-                track.held = Some((segment, time, sample));
+                track.undated = Some((segment, time, sample));
             }
             Kind::Audio => {
                 let rate = match &track.config {
@@ -155,7 +155,7 @@ impl Segmenter {
     /// Marks `kind` as ended and returns whatever that finished.
     pub(crate) fn end(&mut self, kind: Kind) -> Output {
         if let Some(track) = self.track_mut(kind) {
-            if let Some((segment, time, sample)) = track.held.take() {
+            if let Some((segment, time, sample)) = track.undated.take() {
                 track.pending.entry(segment).or_default().push((time, sample));
             }
             track.ended = true;
@@ -163,12 +163,12 @@ impl Segmenter {
         self.collect()
     }
 
-    /// Whether every track has ended and every segment has gone out.
+    /// Returns whether every track has ended and every segment has gone out.
     pub(crate) fn finished(&self) -> bool {
         [&self.video, &self.audio]
             .into_iter()
             .flatten()
-            .all(|track| track.ended && track.pending.is_empty() && track.held.is_none())
+            .all(|track| track.ended && track.pending.is_empty() && track.undated.is_none())
     }
 
     fn collect(&mut self) -> Output {
@@ -253,7 +253,7 @@ mod tests {
     }
 
     #[test]
-    fn a_segment_waits_for_both_tracks() {
+    fn segment_waits_for_both_tracks() {
         let mut segmenter = Segmenter::new(0, true, true);
         let (_, out) = segmenter.push(frame(Kind::Video, 0, true));
         assert!(out.init.is_none(), "no init before the audio setup is known");
@@ -271,7 +271,7 @@ mod tests {
     }
 
     #[test]
-    fn a_restart_numbers_segments_from_its_start() {
+    fn restart_numbers_from_start_segment() {
         let mut segmenter = Segmenter::new(10, true, false);
         // A seek can deliver a frame from just before the boundary.
         let (segment, _) = segmenter.push(frame(Kind::Video, 39_990, true));

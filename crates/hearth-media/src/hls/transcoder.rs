@@ -1,7 +1,7 @@
 //! One rendition of one playback session: a segment cache and at most one
-//! pipeline filling it.
+//! pipeline that fills it.
 //!
-//! A request for segment `n` is answered from the cache, or waits when the
+//! A request for segment `n` is served from the cache, or waits when the
 //! running pipeline is about to reach `n`, or else restarts the pipeline at
 //! `n` (a seek). The pipeline runs at most [`AHEAD`] segments past the
 //! latest request and then blocks, so a paused viewer costs no CPU; the
@@ -21,7 +21,7 @@ use super::segmenter::{Kind, Segmenter, Timed};
 /// How many segments the pipeline may run ahead of the latest request.
 pub(crate) const AHEAD: u32 = 4;
 /// A request waits for the running pipeline when `n` is at most this many
-/// segments past the next one it will finish; further ahead it restarts.
+/// segments past the next one it will finish. Further ahead, it restarts it.
 const NEAR: u32 = 2;
 /// Segments kept behind the latest request, for players that re-fetch.
 const KEEP_BEHIND: u32 = 3;
@@ -29,8 +29,8 @@ const KEEP_BEHIND: u32 = 3;
 /// this long after, unless another request comes first, as it does when a
 /// player aborts a segment to seek or switch renditions.
 const ABANDON_GRACE: Duration = Duration::from_secs(2);
-/// How long a pipeline failure answers every request before one may try
-/// the file again.
+/// Time for which a pipeline failure is returned to every request before one
+/// may try the file again.
 const FAILURE_MEMORY: Duration = Duration::from_secs(30);
 /// How often waiting threads look at their cancel flag and deadline.
 const POLL: Duration = Duration::from_millis(50);
@@ -44,7 +44,7 @@ pub(crate) struct Transcoder {
 pub(crate) struct State {
     generation: u64,
     running: Option<Running>,
-    /// Whether this transcoder holds one of the manager's slots.
+    /// Whether this transcoder has one of the manager's slots.
     pub(crate) holds_slot: bool,
     /// Whether a request is starting a pipeline; others wait for it.
     pub(crate) starting: bool,
@@ -53,7 +53,7 @@ pub(crate) struct State {
     /// The first segment the file does not hold, once a pipeline reached
     /// the end of the file: the catalog's duration can promise more.
     end_segment: Option<u32>,
-    wanted: u32,
+    latest_request: u32,
     segmenter: Segmenter,
     segments: BTreeMap<u32, Arc<Vec<u8>>>,
     init: Option<Arc<Vec<u8>>>,
@@ -65,7 +65,7 @@ pub(crate) struct State {
     pub(crate) abandoned_at: Option<Instant>,
 }
 
-/// What a request should do next, decided under the lock.
+/// Next action of a request, decided under the lock.
 pub(crate) enum Step {
     Done(Arc<Vec<u8>>),
     Wait,
@@ -96,7 +96,7 @@ impl Transcoder {
                 starting: false,
                 ended: false,
                 end_segment: None,
-                wanted: 0,
+                latest_request: 0,
                 segmenter,
                 segments: BTreeMap::new(),
                 init: None,
@@ -116,7 +116,7 @@ impl Transcoder {
     /// Decides the next step for a request of segment `n`, or of the init
     /// segment when `n` is `None`. A request that has waited long enough
     /// (`patient_enough`) may restart a pipeline that another waiting
-    /// request needs; before that, it lets the other one finish, so two
+    /// request needs. Until then it lets the other one finish, so two
     /// requests far apart cannot take turns restarting the pipeline.
     pub(crate) fn step(&self, state: &mut State, n: Option<u32>, patient_enough: bool) -> Result<Step, TranscodeError> {
         if state.ended {
@@ -146,7 +146,7 @@ impl Transcoder {
             if state.running.is_some() {
                 return Ok(Step::Wait);
             }
-            return Ok(Step::Start { at: state.wanted, needs_slot: !state.holds_slot });
+            return Ok(Step::Start { at: state.latest_request, needs_slot: !state.holds_slot });
         };
         if let Some(segment) = state.segments.get(&n) {
             return Ok(Step::Done(Arc::clone(segment)));
@@ -170,8 +170,8 @@ impl Transcoder {
         if let Some(n) = n {
             // While another request waits, the pipeline may run up to the
             // furthest of them, or it would block short of that one.
-            if state.waiters <= 1 || n > state.wanted {
-                state.wanted = n;
+            if state.waiters <= 1 || n > state.latest_request {
+                state.latest_request = n;
             }
             let low = n.saturating_sub(KEEP_BEHIND);
             let high = n + AHEAD + NEAR;
@@ -181,7 +181,7 @@ impl Transcoder {
     }
 
     /// Starts a pipeline at segment `at`, replacing a running one. The
-    /// caller holds a slot for it: a fresh one when `fresh_slot`. On an
+    /// caller has a slot for it: a fresh one when `fresh_slot`. On an
     /// error the slot stays recorded here, for [`Transcoder::stop`] to free.
     pub(crate) fn start(self: &Arc<Self>, at: u32, fresh_slot: bool) -> Result<(), TranscodeError> {
         let (generation, old) = {
@@ -256,7 +256,7 @@ impl Transcoder {
             && (abandoned || state.last_request.elapsed() >= idle || (state.running.is_some() && state.segmenter.finished()))
     }
 
-    /// Whether the transcoder has been unused for `forget` and can go.
+    /// Returns whether the transcoder has been unused for `forget` and can be dropped.
     pub(crate) fn forgettable(&self, forget: Duration) -> bool {
         let state = self.lock();
         !state.holds_slot && state.waiters == 0 && state.last_request.elapsed() >= forget
@@ -267,12 +267,12 @@ impl Transcoder {
         self.changed.wait_timeout(state, POLL).map(|(state, _)| state).unwrap_or_else(|poisoned| poisoned.into_inner().0)
     }
 
-    /// A pipeline error: later requests get `message`.
+    /// Records a pipeline error: later requests get `message`.
     pub(crate) fn fail(&self, generation: u64, message: String) {
         self.fail_with(generation, TranscodeError::Failed(message));
     }
 
-    /// A pipeline error: later requests get `error`.
+    /// Records a pipeline error: later requests get `error`.
     pub(crate) fn fail_with(&self, generation: u64, error: TranscodeError) {
         let mut state = self.lock();
         if state.generation == generation && state.failure.is_none() {
@@ -281,7 +281,7 @@ impl Transcoder {
         }
     }
 
-    /// Whether pipeline run `generation` has failed.
+    /// Returns whether pipeline run `generation` has failed.
     pub(crate) fn has_failed(&self, generation: u64) -> bool {
         let state = self.lock();
         state.generation == generation && state.failure.is_some()
@@ -301,14 +301,14 @@ impl Transcoder {
             if state.generation != generation {
                 return Err(gst::FlowError::Flushing);
             }
-            // Block only once the other track has come as far, so that a
-            // demuxer feeding both never waits on a blocked branch.
+            // Block only once the other track has come as far, so a demuxer
+            // that interleaves both tracks keeps feeding the other branch.
             let other = match kind {
                 Kind::Video => Kind::Audio,
                 Kind::Audio => Kind::Video,
             };
             let other_caught_up = !state.segmenter.has(other) || state.segmenter.reached(other).is_some_and(|reached| reached >= segment);
-            if segment <= state.wanted + AHEAD || !other_caught_up {
+            if segment <= state.latest_request + AHEAD || !other_caught_up {
                 return Ok(gst::FlowSuccess::Ok);
             }
             state = self.wait(state);
@@ -340,7 +340,7 @@ impl Transcoder {
         self.changed.notify_all();
     }
 
-    /// Whether `cancel` is set or `deadline` has passed.
+    /// Returns whether `cancel` is set or `deadline` has passed.
     pub(crate) fn give_up(cancel: &AtomicBool, deadline: Instant) -> bool {
         cancel.load(Ordering::Relaxed) || Instant::now() >= deadline
     }

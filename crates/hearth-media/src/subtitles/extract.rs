@@ -25,6 +25,7 @@ use super::webvtt::{Cue, Markup, cue_text, write_document};
 use crate::MediaError;
 use crate::deadline::Deadline;
 use crate::discover::file_uri;
+use crate::element::make_element;
 
 /// Name of the application message that reports a problem with the chosen pad.
 const STREAM_PROBLEM_MESSAGE: &str = "hearth-subtitle-stream-problem";
@@ -198,15 +199,6 @@ impl Drop for StreamReader {
             tracing::warn!(%error, "failed to set the subtitle pipeline to null");
         }
     }
-}
-
-fn make_element(factory: &'static str) -> Result<gst::Element, MediaError> {
-    gst::ElementFactory::make(factory)
-        .build()
-        .map_err(|source| MediaError::MissingElement {
-            element: factory,
-            source,
-        })
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -20,6 +20,7 @@ use crate::MediaError;
 use crate::deadline::Deadline;
 use crate::discover::file_uri;
 use crate::types::Probe;
+use crate::element::make_element;
 
 /// Latest point of the seek, so long films do not seek deep into the file.
 const MAX_SEEK: Duration = Duration::from_secs(30);
@@ -134,15 +135,6 @@ impl Drop for FrameGrabber {
             tracing::warn!(%error, "failed to set the thumbnail pipeline to null");
         }
     }
-}
-
-fn make_element(factory: &'static str) -> Result<gst::Element, MediaError> {
-    gst::ElementFactory::make(factory)
-        .build()
-        .map_err(|source| MediaError::MissingElement {
-            element: factory,
-            source,
-        })
 }
 
 /// Links the first decoded video pad of `source` to `convert_sink`.

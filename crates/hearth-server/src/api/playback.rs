@@ -9,9 +9,9 @@
 //! of the session that started the playback.
 //!
 //! Every value in these requests is checked before anything reaches
-//! hearth-media: the capabilities and quality are enums, the audio track a
-//! range, the rendition one of the item's ladder, and a segment file name
-//! is digits and `.m4s` below the item's segment count.
+//! hearth-media. The capabilities and quality are enums and the audio track
+//! is a range. The rendition must be one of the item's ladder, and a segment
+//! file name is digits and `.m4s` below the item's segment count.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,14 +35,14 @@ use crate::admin_socket::HostAdmin;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Longest a segment request waits for its transcode, queue included.
+/// Time limit of a segment request, including the wait in the queue.
 const SEGMENT_WAIT: Duration = Duration::from_secs(60);
 /// Most HLS playbacks kept in all; the oldest goes first.
 const MAX_PLAYBACKS: usize = 1024;
 /// Most HLS playbacks kept per session; its own oldest goes first, so one
 /// device cannot push out the playbacks of others.
 const MAX_PLAYBACKS_PER_SESSION: usize = 8;
-/// Longest digit run accepted in a segment file name.
+/// Maximum number of digits in a segment file name.
 const MAX_SEGMENT_DIGITS: usize = 6;
 
 /// HLS playbacks and the transcoder pool that serves them.
@@ -68,7 +68,7 @@ impl Playbacks {
         Playbacks { manager, playbacks: Mutex::new(HashMap::new()) }
     }
 
-    /// The transcoder counters.
+    /// Returns the transcoder counters.
     pub fn status(&self) -> TranscodeStatus {
         self.manager.status()
     }
@@ -143,12 +143,12 @@ pub fn settings(section: &crate::config::TranscodeSection) -> anyhow::Result<hls
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlaybackRequest {
-    /// What the client decodes.
+    /// Codecs and containers the client decodes.
     capabilities: ClientCapabilities,
     /// One rung of the ladder instead of all of them.
     #[serde(default)]
     quality: Option<Rendition>,
-    /// Which audio track, from 0.
+    /// Audio track index, from 0.
     #[serde(default)]
     audio_track: Option<u8>,
 }
@@ -177,7 +177,7 @@ struct PlaybackAnswer {
     expires_at: i64,
 }
 
-/// One subtitle track in a playback answer.
+/// One subtitle track in a playback response.
 #[derive(Serialize)]
 struct SubtitleView {
     label: String,
@@ -238,13 +238,28 @@ pub async fn start(
     let file = tokio::task::spawn_blocking(move || catalog.media_file(&item)).await??.ok_or(ApiError::NotFound("item"))?;
     let plan = hls::plan(&file.probe, &request.capabilities).map_err(|reason| ApiError::BadRequest(format!("item {id} cannot play on this client: {reason}")))?;
 
+    // Every refusal comes before the grant, so a refused request leaves none behind.
+    let hls_plan = match plan {
+        PlaybackPlan::Direct => None,
+        PlaybackPlan::Hls { video, audio, renditions, reason } => {
+            let renditions = choose_renditions(&id, renditions, request.quality)?;
+            let Some(duration_ms) = file.probe.duration_ms.filter(|ms| *ms > 0) else {
+                return Err(ApiError::BadRequest(format!("item {id} has no known duration, which HLS needs: scan the library again")));
+            };
+            Some((video, audio, renditions, reason, duration_ms))
+        }
+    };
+
     let (grant, expires_at) = match state.access.grants.issue(&state.access, session.as_ref(), &id) {
         Ok(issued) => issued,
-        Err(error) => return Ok(session_failure(&error)),
+        Err(error) => {
+            tracing::warn!(item = %id, %error, "playback grant not issued");
+            return Ok(session_failure(&error));
+        }
     };
     let subtitles = if file.probe.video.is_some() { subtitle_views(file.path.clone(), &grant).await } else { Vec::new() };
     let trickplay = state.trickplay.existing(&id, &file.sha256).map(|_| format!("/media/{grant}/trickplay/index.vtt"));
-    let PlaybackPlan::Hls { video, audio, mut renditions, reason } = plan else {
+    let Some((video, audio, renditions, reason, duration_ms)) = hls_plan else {
         return Ok(Json(PlaybackAnswer {
             mode: "direct",
             url: format!("/media/{grant}/stream"),
@@ -260,20 +275,7 @@ pub async fn start(
         })
         .into_response());
     };
-    if let Some(quality) = request.quality {
-        if !renditions.contains(&quality) {
-            let offered: Vec<&str> = renditions.iter().map(|r| r.as_str()).collect();
-            return Err(ApiError::BadRequest(format!(
-                "quality {} is not available for item {id}: choose one of {}",
-                quality.as_str(),
-                offered.join(", ")
-            )));
-        }
-        renditions = vec![quality];
-    }
-    let Some(duration_ms) = file.probe.duration_ms.filter(|ms| *ms > 0) else {
-        return Err(ApiError::BadRequest(format!("item {id} has no known duration, which HLS needs: scan the library again")));
-    };
+
     let size = file.probe.video.as_ref().and_then(|v| Some((v.width?, v.height?)));
     let encoder = state.playbacks.status().encoder;
     let job = Job {
@@ -309,6 +311,21 @@ pub async fn start(
         expires_at,
     })
     .into_response())
+}
+
+/// Returns the item's ladder, or only `quality` when the request names one
+/// that the ladder offers.
+fn choose_renditions(id: &str, ladder: Vec<Rendition>, quality: Option<Rendition>) -> Result<Vec<Rendition>, ApiError> {
+    let Some(quality) = quality else { return Ok(ladder) };
+    if ladder.contains(&quality) {
+        return Ok(vec![quality]);
+    }
+    let offered: Vec<&str> = ladder.iter().map(|r| r.as_str()).collect();
+    Err(ApiError::BadRequest(format!(
+        "quality {} is not available for item {id}: choose one of {}",
+        quality.as_str(),
+        offered.join(", ")
+    )))
 }
 
 /// Checks the grant and returns its playback, or the response to send.
@@ -354,6 +371,7 @@ pub async fn rendition_file(State(state): State<AppState>, Path((grant, renditio
         Some(requested) => requested,
         None => return not_found("HLS file names are index.m3u8, init.mp4 and N.m4s"),
     };
+
     let key_url = format!("/api/v1/hls/{grant}/key");
     let job = Job { rendition, ..playback.job.clone() };
     let segment = match requested {
@@ -361,6 +379,7 @@ pub async fn rendition_file(State(state): State<AppState>, Path((grant, renditio
         HlsFile::Init => None,
         HlsFile::Segment(n) => Some(n),
     };
+
     let key: TranscodeKey = (grant, rendition);
     let manager = state.playbacks.manager.clone();
     let cancel = CancelOnDrop(Arc::new(AtomicBool::new(false)));
@@ -377,6 +396,7 @@ pub async fn rendition_file(State(state): State<AppState>, Path((grant, renditio
         Ok(Err(error)) => return transcode_failure(&error),
         Err(error) => return ApiError::Join(error).into_response(),
     };
+
     let body = match segment {
         None => bytes.to_vec(),
         Some(n) => hls::encrypt_segment(&playback.key, u64::from(n), &bytes),
@@ -435,7 +455,7 @@ pub async fn stop(State(state): State<AppState>, session: Option<Extension<Sessi
 }
 
 /// `GET /media/{grant}/subtitles/{index}`: subtitle track `index` of the
-/// grant's item (as listed in the playback answer), as WebVTT.
+/// grant's item (as listed in the playback response), as WebVTT.
 pub async fn subtitle(State(state): State<AppState>, Path((grant, index)): Path<(String, String)>) -> Response {
     let grant = match state.access.grants.check(&state.access, &grant) {
         Ok(grant) => grant,

@@ -9,7 +9,7 @@ const HLS_MODULE = "/vendor/hls.min.mjs";
 /** Paths of playback keys: `/api/v1/hls/{grant}/key`. */
 const KEY_PATH = /^\/api\/v1\/hls\/[A-Za-z0-9_-]{43}\/key$/;
 
-/** MIME types checked per codec or container, with the name the server knows. */
+/** MIME types checked per codec or container, keyed by the server's name for it. */
 const VIDEO_CODECS = {
   h264: 'video/mp4; codecs="avc1.4d401f"',
   hevc: 'video/mp4; codecs="hvc1.1.6.L93.B0"',
@@ -38,7 +38,7 @@ const CONTAINERS = {
   flac: "audio/flac",
   wav: "audio/wav",
 };
-/** What the HLS renditions hold: H.264 Main and AAC-LC. */
+/** Codecs of the HLS renditions: H.264 Main and AAC-LC. */
 const HLS_CODECS = 'video/mp4; codecs="avc1.4d401f,mp4a.40.2"';
 
 /** Returns the capabilities the server's playback decision needs. */
@@ -53,7 +53,7 @@ export function capabilities() {
 }
 
 /**
- * Plays an HLS answer of `POST /api/v1/items/{id}/playback` in `element`.
+ * Plays an HLS response of `POST /api/v1/items/{id}/playback` in `element`.
  * `signedFetch(path, options)` sends a signed request; `onFatal(message)`
  * runs when playback cannot go on. Returns a function that stops playback
  * and tells the server, so the transcode stops at once.
