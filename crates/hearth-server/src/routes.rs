@@ -123,6 +123,9 @@ pub fn table() -> Vec<Route> {
         route(Method::GET, "/passkeys.js", Public, get(web::passkeys_js)),
         route(Method::GET, "/playback.js", Public, get(web::playback_js)),
         route(Method::GET, "/vendor/hls.min.mjs", Public, get(web::hls_js)),
+        route(Method::GET, "/ui", Public, get(web::ui_dir::ui_index)),
+        route(Method::GET, "/ui/", Public, get(web::ui_dir::ui_index)),
+        route(Method::GET, "/ui/{*path}", Public, get(web::ui_dir::ui_file)),
     ]
 }
 

@@ -13,6 +13,8 @@ use axum::http::header;
 use axum::response::{Html, IntoResponse};
 use serde::Deserialize;
 
+pub mod ui_dir;
+
 const INDEX_HTML: &str = include_str!("index.html");
 const LOGIN_HTML: &str = include_str!("login.html");
 const APP_JS: &str = include_str!("app.js");
