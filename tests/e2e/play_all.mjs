@@ -69,6 +69,7 @@ async function playOne(page, item, timeoutMs) {
     Object.assign(result, await page.locator("#media").evaluate((element) => ({
       mode: element.dataset.mode,
       source: element.dataset.source,
+      rendition: element.dataset.rendition ?? null,
       video_width: element.videoWidth,
       video_height: element.videoHeight,
       duration: element.duration,

@@ -6,12 +6,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use hearth_media::hls::{
-    Job, Rendition, SEGMENT_SECONDS, TranscodeError, TranscodeManager, TranscodeSettings, VideoEncoder, segment_count, segment_start_ms,
+    Job, Rendition, SEGMENT_SECONDS, SegmentGrid, TranscodeError, TranscodeManager, TranscodeSettings, VideoEncoder, segment_count, segment_start_ms,
 };
 use serde_json::Value;
 
@@ -28,7 +27,7 @@ fn manager(max_concurrent: usize, idle_stop: Duration) -> TranscodeManager {
 }
 
 fn job(path: PathBuf, duration_ms: u64, size: Option<(u32, u32)>, audio: bool, rendition: Rendition) -> Job {
-    Job { path, duration_ms, video: size, audio, rendition, audio_track: 0, encoder: VideoEncoder::X264enc }
+    Job { path, duration_ms, video: size, audio, rendition, audio_track: 0, encoder: VideoEncoder::X264enc, grid: SegmentGrid::Fixed, format: hearth_media::hls::SegmentFormat::Fmp4 }
 }
 
 fn deadline() -> Instant {
@@ -233,23 +232,13 @@ fn idle_pipelines_stop_and_the_limit_holds() {
 /// Makes a 30 s 640×360 H.264/MP3 Matroska file with GStreamer's test sources,
 /// long enough for a seek to the middle.
 fn synthesize_long_file() -> PathBuf {
-    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one_at_a_time = MAKING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("long-30s.mkv");
-    if path.is_file() {
-        return path;
-    }
-    let partial = path.with_extension("partial.mkv");
-    let location = format!("location={}", partial.display());
-    let status = Command::new("gst-launch-1.0")
-        .args(["-q", "videotestsrc", "num-buffers=750", "pattern=ball", "!"])
-        .args(["video/x-raw,width=640,height=360,framerate=25/1", "!", "x264enc", "key-int-max=50", "!", "queue", "!", "mux."])
-        .args(["audiotestsrc", "num-buffers=1292", "samplesperbuffer=1024", "!", "audio/x-raw,rate=44100", "!"])
-        .args(["lamemp3enc", "!", "queue", "!", "mux."])
-        .args(["matroskamux", "name=mux", "!", "filesink", &location])
-        .status()
-        .expect("gst-launch-1.0 runs: install gstreamer1.0-tools");
-    assert!(status.success(), "gst-launch-1.0 could not make the test film");
-    std::fs::rename(&partial, &path).expect("rename the test film");
-    path
+    common::made_once(
+        "long-30s.mkv",
+        &[
+            "videotestsrc", "num-buffers=750", "pattern=ball", "!", "video/x-raw,width=640,height=360,framerate=25/1", "!",
+            "x264enc", "key-int-max=50", "!", "queue", "!", "mux.",
+            "audiotestsrc", "num-buffers=1292", "samplesperbuffer=1024", "!", "audio/x-raw,rate=44100", "!", "lamemp3enc", "!", "queue", "!", "mux.",
+            "matroskamux", "name=mux", "!", "filesink",
+        ],
+    )
 }

@@ -30,6 +30,8 @@ pub struct DataPaths {
     pub thumbnails: PathBuf,
     /// Trickplay sprite sheets, one folder per video.
     pub trickplay: PathBuf,
+    /// Key frame indexes of H.264 sources, for remuxed HLS.
+    pub keyframes: PathBuf,
     /// Sealed private keys (CA, TLS leaf, signing, node X-Wing and link keys)
     /// and, without an OS keyring, their key-encryption key.
     pub keys: PathBuf,
@@ -43,6 +45,7 @@ impl DataPaths {
             tls: root.join("tls"),
             thumbnails: root.join("cache/thumbnails"),
             trickplay: root.join("cache/trickplay"),
+            keyframes: root.join("cache/keyframes"),
             keys: root.join("keys"),
         }
     }

@@ -242,7 +242,10 @@ fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
     let transcode = hearth_server::api::playback::settings(&file.transcode)?;
     tracing::info!(encoder = transcode.encoder.factory(), limit = transcode.max_concurrent, "HLS transcoding ready");
     let trickplay = Arc::new(hearth_server::trickplay::Trickplay::new(paths.trickplay.clone()));
-    let playbacks = Arc::new(hearth_server::api::playback::Playbacks::new(hearth_media::hls::TranscodeManager::new(transcode)));
+    let playbacks = Arc::new(
+        hearth_server::api::playback::Playbacks::new(hearth_media::hls::TranscodeManager::new(transcode))
+            .with_index_dir(paths.keyframes.clone()),
+    );
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = runtime.block_on(async move {

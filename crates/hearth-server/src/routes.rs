@@ -86,6 +86,7 @@ pub fn table() -> Vec<Route> {
         route(Method::GET, "/media/{grant}/subtitles/{index}", Grant, get(api::playback::subtitle)),
         route(Method::GET, "/media/{grant}/trickplay/{file}", Grant, get(api::playback::trickplay_file)),
         route(Method::GET, "/hls/{grant}/master.m3u8", Grant, get(api::playback::master)),
+        route(Method::GET, "/hls/{grant}/key", Grant, get(api::playback::grant_key)),
         route(Method::GET, "/hls/{grant}/{rendition}/{file}", Grant, get(api::playback::rendition_file)),
         route(Method::GET, "/api/v1/hls/{grant}/key", needs(PlayItem), get(api::playback::key)),
         route(Method::DELETE, "/api/v1/hls/{grant}", needs(PlayItem), delete(api::playback::stop)),

@@ -51,8 +51,13 @@ fn chromium_still_plays_in_pq_only_mode() {
 
 /// Videos that Chromium cannot open directly: from forensics-samples-files
 /// H.264/AAC in AVI, MPEG-2 in an MPEG program stream, Theora/Vorbis in Ogg,
-/// and the test's own HEVC in Matroska.
-const TRANSCODED: [&str; 4] = ["video/x-msvideo", "video/mpeg", "video/ogg", "video/x-matroska"];
+/// the test's own HEVC in Matroska, and its H.264 with B-frames in an MPEG
+/// transport stream.
+const TRANSCODED: [&str; 5] = ["video/x-msvideo", "video/mpeg", "video/ogg", "video/x-matroska", "video/mp2t"];
+
+/// The videos whose H.264 Chromium decodes, by MIME type or title: their
+/// video is copied, and the player starts on the original rendition.
+const REMUXED: [&str; 2] = ["video/x-msvideo", "h264-bframes"];
 
 #[test]
 fn chromium_plays_and_seeks_every_sample_video() {
@@ -67,18 +72,32 @@ fn chromium_plays_and_seeks_every_sample_video() {
         .status()
         .expect("gst-launch-1.0 runs");
     assert!(made.success(), "gst-launch-1.0 could not make the HEVC file");
+    // H.264 with B-frames in MPEG-TS, which Chromium does not open: copied, with reordered frames.
+    let location = format!("location={}", extra.path().join("h264-bframes.ts").display());
+    let made = Command::new("gst-launch-1.0")
+        .args(["-q", "videotestsrc", "num-buffers=250", "pattern=smpte", "!", "video/x-raw,width=640,height=360,framerate=25/1"])
+        .args(["!", "x264enc", "bframes=2", "key-int-max=50", "!", "video/x-h264,profile=high", "!", "queue", "!", "mux."])
+        .args(["audiotestsrc", "num-buffers=430", "samplesperbuffer=1024", "!", "audio/x-raw,rate=44100", "!", "lamemp3enc"])
+        .args(["!", "mpegaudioparse", "!", "queue", "!", "mux.", "mpegtsmux", "name=mux", "!", "filesink", &location])
+        .status()
+        .expect("gst-launch-1.0 runs");
+    assert!(made.success(), "gst-launch-1.0 could not make the B-frame file");
     let server = Server::start_with(&[Path::new(SAMPLES), extra.path()], &[]);
     server.wait_for_scan();
     let result = run_script(&server, PLAY_ALL_SCRIPT, &[]);
 
     let results = result["results"].as_array().expect("results");
-    assert_eq!(results.len(), 6, "the five sample videos and the HEVC file: {results:#?}");
+    assert_eq!(results.len(), 7, "the five sample videos, the HEVC file and the B-frame file: {results:#?}");
     for video in results {
         let name = format!("{} ({})", video["title"], video["mime"]);
         assert!(video["error"].is_null(), "{name} failed: {}", video["error"]);
         let mime = video["mime"].as_str().expect("mime");
         let expected_mode = if TRANSCODED.contains(&mime) { "hls" } else { "direct" };
         assert_eq!(video["mode"], expected_mode, "{name}");
+        let title = video["title"].as_str().unwrap_or_default();
+        if REMUXED.contains(&title) || REMUXED.contains(&mime) {
+            assert_eq!(video["rendition"], "original", "{name} played a transcoded rung");
+        }
         let play_target = video["play_target"].as_f64().expect("play_target");
         assert!(play_target >= 0.9, "{name}: the play target {play_target} s is too short to tell");
         assert!(video["played"].as_f64().is_some_and(|t| t > play_target), "{name} played to {}", video["played"]);

@@ -91,12 +91,21 @@ fn playback_decides_direct_or_hls_per_client() {
     assert_eq!(answer["mode"], "direct");
     assert!(answer["url"].as_str().is_some_and(|url| url.starts_with("/media/") && url.ends_with("/stream")), "{answer}");
 
+    // H.264 in AVI: Chromium decodes the video but cannot open the file,
+    // so the video is copied (the original) next to smaller transcoded rungs.
     let (status, answer) = start_playback(&device, &avi, &json!({ "capabilities": chromium_caps() }));
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["mode"], "hls");
-    assert_eq!(answer["video"], "transcode");
-    assert_eq!(answer["renditions"], json!(["480p", "360p"]), "a 1024x576 source gets no 720p rung");
+    assert_eq!((&answer["video"], &answer["audio"]), (&json!("direct"), &json!("transcode")), "{answer}");
+    assert_eq!(answer["renditions"], json!(["original", "480p", "360p"]), "a 1024x576 source gets no 720p rung");
     assert_eq!(answer["encoder"], "x264enc");
+
+    // MPEG-2 video is transcoded.
+    let mpeg = item_with_mime(&device, "video/mpeg");
+    let (status, answer) = start_playback(&device, &mpeg, &json!({ "capabilities": chromium_caps() }));
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["video"], "transcode", "{answer}");
+    assert_eq!(answer["renditions"], json!(["480p", "360p"]), "{answer}");
 
     // A client that plays neither the AVI nor HLS gets a clear refusal.
     let no_hls = json!({ "capabilities": { "video_codecs": ["h264"], "audio_codecs": ["aac"], "containers": ["mp4"], "hls": "none" } });
@@ -167,6 +176,102 @@ fn hls_playlists_and_decrypted_segments_pass_ffprobe() {
     // Another signed-in device may not take this playback's key.
     let other = server.adult_device();
     assert_eq!(other.request(Method::GET, key_path, None).status(), StatusCode::FORBIDDEN);
+}
+
+#[test]
+fn original_rendition_copies_the_source_video() {
+    common::require_samples();
+    let server = Server::start(&[Path::new(SAMPLES)]);
+    server.wait_for_scan();
+    let device = server.adult_device();
+    let avi = item_with_mime(&device, "video/x-msvideo");
+    let (_, answer) = start_playback(&device, &avi, &json!({ "capabilities": chromium_caps(), "quality": "original" }));
+    assert_eq!(answer["renditions"], json!(["original"]), "{answer}");
+    let base = answer["url"].as_str().expect("url").trim_end_matches("master.m3u8").to_owned();
+    let key = device.request(Method::GET, answer["key_url"].as_str().expect("key_url"), None).bytes().expect("key").to_vec();
+
+    let (_, master) = fetch(&server, &format!("{base}master.m3u8"));
+    let master = String::from_utf8(master).expect("UTF-8 playlist");
+    assert!(master.contains("RESOLUTION=1024x576,CODECS=\"avc1.64001f,mp4a.40.2\""), "the source's own profile and level: {master}");
+    let (_, media) = fetch(&server, &format!("{base}original/index.m3u8"));
+    let media = String::from_utf8(media).expect("UTF-8 playlist");
+    let segments: Vec<&str> = media.lines().filter(|line| line.ends_with(".m4s")).collect();
+    let folder = temp(&format!("original-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).expect("folder");
+    let (status, init) = fetch(&server, &format!("{base}original/init.mp4"));
+    assert_eq!(status, StatusCode::OK);
+    std::fs::write(folder.join("init.mp4"), &init).expect("write init");
+    for (sequence, name) in segments.iter().enumerate() {
+        let (status, cipher) = fetch(&server, &format!("{base}original/{name}"));
+        assert_eq!(status, StatusCode::OK, "{name}");
+        let plain = openssl_decrypt(&key, sequence as u64, &cipher).unwrap_or_else(|e| panic!("openssl could not decrypt {name}: {e}"));
+        std::fs::write(folder.join(name), plain).expect("write segment");
+    }
+    let clear = media.lines().filter(|line| !line.starts_with("#EXT-X-KEY")).collect::<Vec<_>>().join("\n");
+    std::fs::write(folder.join("index.m3u8"), clear).expect("write playlist");
+    let probe = ffprobe(&folder.join("index.m3u8"), &["-show_format", "-show_streams"]);
+    let streams = probe["streams"].as_array().expect("streams");
+    let video = streams.iter().find(|s| s["codec_type"] == "video").expect("video stream");
+    assert_eq!(
+        (video["codec_name"].as_str(), video["profile"].as_str(), video["width"].as_u64(), video["height"].as_u64()),
+        (Some("h264"), Some("High"), Some(1024), Some(576)),
+        "the original keeps the source's High profile and size: {video:#}"
+    );
+    let duration: f64 = probe["format"]["duration"].as_str().and_then(|d| d.parse().ok()).expect("duration");
+    assert!((duration - 8.36).abs() < 0.3, "the playlist lasts {duration} s, the AVI 8.36 s");
+
+    // The key frame index is kept in the data folder for the next start.
+    let indexes: Vec<_> = std::fs::read_dir(server.data_dir.join("cache/keyframes")).expect("keyframes folder").flatten().collect();
+    assert_eq!(indexes.len(), 1, "one index file: {indexes:?}");
+}
+
+#[test]
+fn native_players_get_transport_streams_and_a_grant_key() {
+    common::require_samples();
+    let server = Server::start(&[Path::new(SAMPLES)]);
+    server.wait_for_scan();
+    let device = server.adult_device();
+    let avi = item_with_mime(&device, "video/x-msvideo");
+    // A TV or Safari: MP4 with H.264 and AAC, and its own HLS player.
+    let native = json!({ "video_codecs": ["h264"], "audio_codecs": ["aac"], "containers": ["mp4"], "hls": "native" });
+    let (status, answer) = start_playback(&device, &avi, &json!({ "capabilities": native, "quality": "original" }));
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["segments"], "ts", "{answer}");
+    let key_url = answer["key_url"].as_str().expect("key_url").to_owned();
+    let base = answer["url"].as_str().expect("url").trim_end_matches("master.m3u8").to_owned();
+    assert_eq!(key_url, format!("{base}key"), "a native player fetches the key on the grant");
+
+    let (_, media) = fetch(&server, &format!("{base}original/index.m3u8"));
+    let media = String::from_utf8(media).expect("UTF-8 playlist");
+    assert!(!media.contains("EXT-X-MAP") && media.contains(&format!("URI=\"{key_url}\"")), "{media}");
+    let segments: Vec<&str> = media.lines().filter(|line| line.ends_with(".ts")).collect();
+    assert!(!segments.is_empty(), "{media}");
+    assert_eq!(fetch(&server, &format!("{base}original/init.mp4")).0, StatusCode::NOT_FOUND);
+    assert_eq!(fetch(&server, &format!("{base}original/0.m4s")).0, StatusCode::NOT_FOUND);
+
+    let (status, key) = fetch(&server, &key_url);
+    assert_eq!((status, key.len()), (StatusCode::OK, 16), "the grant holder gets the key");
+    let mut joined = Vec::new();
+    for (sequence, name) in segments.iter().enumerate() {
+        let (status, cipher) = fetch(&server, &format!("{base}original/{name}"));
+        assert_eq!(status, StatusCode::OK, "{name}");
+        assert_ne!(cipher.first(), Some(&0x47), "{name} travels in the clear");
+        joined.extend(openssl_decrypt(&key, sequence as u64, &cipher).unwrap_or_else(|e| panic!("openssl could not decrypt {name}: {e}")));
+    }
+    let path = temp(&format!("native-{}.ts", std::process::id()));
+    std::fs::write(&path, joined).expect("write");
+    let probe = ffprobe(&path, &["-show_format", "-show_streams"]);
+    assert_eq!(probe["format"]["format_name"], "mpegts");
+    let streams = probe["streams"].as_array().expect("streams");
+    let video = streams.iter().find(|s| s["codec_type"] == "video").expect("video stream");
+    assert_eq!((video["codec_name"].as_str(), video["width"].as_u64()), (Some("h264"), Some(1024)), "{video:#}");
+    assert!(streams.iter().any(|s| s["codec_type"] == "audio" && s["codec_name"] == "aac"), "{probe:#}");
+
+    // A script player's playback keeps its key off the grant.
+    let (_, answer) = start_playback(&device, &avi, &json!({ "capabilities": chromium_caps() }));
+    let grant_key = answer["url"].as_str().expect("url").replace("master.m3u8", "key");
+    assert_eq!(fetch(&server, &grant_key).0, StatusCode::NOT_FOUND);
+    assert_eq!(answer["segments"], "fmp4");
 }
 
 #[test]

@@ -126,7 +126,7 @@ async fn grant_routes_reject_unknown_grants() {
     let dir = tempfile::tempdir().unwrap();
     let app = app(&dir);
     let grant_routes: Vec<_> = table().into_iter().filter(|r| r.guard == Guard::Grant).collect();
-    assert_eq!(grant_routes.len(), 6);
+    assert_eq!(grant_routes.len(), 7);
 
     for route in grant_routes {
         let path = route.path.replace("{grant}", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");

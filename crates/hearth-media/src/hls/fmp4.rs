@@ -7,8 +7,10 @@
 //!
 //! The init segment holds `ftyp` and `moov` with one track per stream (H.264
 //! video, AAC audio); each media segment holds one `moof` with a `traf` per
-//! track and one `mdat`. Samples carry explicit durations, sizes and flags,
-//! and video has no B-frames, so decode and presentation times are equal.
+//! track and one `mdat`. Samples carry explicit durations, sizes and flags.
+//! Transcoded video has no B-frames, so decode and presentation times are
+//! equal; copied video may have them, and its samples then carry signed
+//! composition offsets (a version 1 `trun`).
 
 /// Time scale of the video track: 90 kHz, as MPEG streams use.
 pub const VIDEO_TIMESCALE: u32 = 90_000;
@@ -57,6 +59,8 @@ pub struct Sample {
     pub duration: u32,
     /// Whether the sample is a sync sample (an IDR frame; every AAC frame).
     pub sync: bool,
+    /// Presentation time minus decode time, in the track's time scale.
+    pub composition_offset: i32,
     /// The encoded bytes (length-prefixed NAL units for H.264).
     pub data: Vec<u8>,
 }
@@ -145,8 +149,11 @@ fn moof(sequence: u32, runs: &[&TrackRun], data_offsets: &[u32]) -> Vec<u8> {
                 // default-base-is-moof: data offsets count from the moof's start.
                 write_full_box(traf, b"tfhd", 0, 0x02_0000, |b| b.extend_from_slice(&run.track_id.to_be_bytes()));
                 write_full_box(traf, b"tfdt", 1, 0, |b| b.extend_from_slice(&run.base_decode_time.to_be_bytes()));
-                // data-offset, sample-duration, sample-size and sample-flags present.
-                write_full_box(traf, b"trun", 0, 0x0001 | 0x0100 | 0x0200 | 0x0400, |b| {
+                // data-offset, sample-duration, sample-size and sample-flags
+                // present; composition offsets only when a sample needs one.
+                let offsets = run.samples.iter().any(|sample| sample.composition_offset != 0);
+                let (version, flags) = if offsets { (1, 0x0F01) } else { (0, 0x0701) };
+                write_full_box(traf, b"trun", version, flags, |b| {
                     b.extend_from_slice(&u32::try_from(run.samples.len()).unwrap_or(u32::MAX).to_be_bytes());
                     b.extend_from_slice(&data_offset.to_be_bytes());
                     for sample in &run.samples {
@@ -154,6 +161,9 @@ fn moof(sequence: u32, runs: &[&TrackRun], data_offsets: &[u32]) -> Vec<u8> {
                         b.extend_from_slice(&u32::try_from(sample.data.len()).unwrap_or(u32::MAX).to_be_bytes());
                         let flags = if sample.sync { SYNC_SAMPLE } else { NON_SYNC_SAMPLE };
                         b.extend_from_slice(&flags.to_be_bytes());
+                        if offsets {
+                            b.extend_from_slice(&sample.composition_offset.to_be_bytes());
+                        }
                     }
                 });
             });
@@ -360,14 +370,14 @@ mod tests {
                 track_id: VIDEO_TRACK_ID,
                 base_decode_time: 360_000,
                 samples: vec![
-                    Sample { duration: 3000, sync: true, data: vec![0xaa; 10] },
-                    Sample { duration: 3000, sync: false, data: vec![0xbb; 5] },
+                    Sample { duration: 3000, sync: true, composition_offset: 0, data: vec![0xaa; 10] },
+                    Sample { duration: 3000, sync: false, composition_offset: 0, data: vec![0xbb; 5] },
                 ],
             },
             TrackRun {
                 track_id: AUDIO_TRACK_ID,
                 base_decode_time: 192_000,
-                samples: vec![Sample { duration: 1024, sync: true, data: vec![0xcc; 7] }],
+                samples: vec![Sample { duration: 1024, sync: true, composition_offset: 0, data: vec![0xcc; 7] }],
             },
         ];
         let segment = media_segment(3, &runs);
@@ -387,6 +397,23 @@ mod tests {
         assert_eq!(&segment[offsets[0] + 10..offsets[0] + 15], &[0xbb; 5]);
         assert_eq!(&segment[offsets[1]..offsets[1] + 7], &[0xcc; 7]);
         assert_eq!(segment.len(), offsets[1] + 7);
+    }
+
+    #[test]
+    fn composition_offsets_use_a_version_1_trun() {
+        let sample = |offset: i32, sync| Sample { duration: 3000, sync, composition_offset: offset, data: vec![1; 4] };
+        let plain = media_segment(1, &[TrackRun { track_id: VIDEO_TRACK_ID, base_decode_time: 0, samples: vec![sample(0, true)] }]);
+        let at = plain.windows(4).position(|window| window == b"trun").unwrap();
+        assert_eq!(&plain[at + 4..at + 8], &[0, 0, 0x07, 0x01], "no offsets: version 0, no offset field");
+        let samples = vec![sample(0, true), sample(6000, false), sample(-3000, false)];
+        let reordered = media_segment(1, &[TrackRun { track_id: VIDEO_TRACK_ID, base_decode_time: 0, samples }]);
+        let at = reordered.windows(4).position(|window| window == b"trun").unwrap();
+        assert_eq!(&reordered[at + 4..at + 8], &[1, 0, 0x0f, 0x01]);
+        let size = u32::from_be_bytes(reordered[at - 4..at].try_into().unwrap()) as usize;
+        // Header 8 + version/flags 4 + count 4 + offset 4, then 16 bytes a sample.
+        assert_eq!(size, 20 + 3 * 16);
+        let last_offset = i32::from_be_bytes(reordered[at - 4 + size - 4..at - 4 + size].try_into().unwrap());
+        assert_eq!(last_offset, -3000);
     }
 
     #[test]

@@ -14,11 +14,13 @@
 
 mod crypt;
 mod fmp4;
+pub mod keyframes;
 mod pipeline;
 mod plan;
 mod playlist;
 mod segmenter;
 mod transcoder;
+mod ts;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -31,7 +33,8 @@ pub use crypt::{KEY_LEN, encrypt_segment};
 pub use pipeline::{Job, VideoEncoder};
 pub use plan::{
     AUDIO_BPS, AudioCodec, ClientCapabilities, Container, FIRST_SEGMENT_SECONDS, HlsSupport, MAX_AUDIO_TRACK, PlaybackPlan, Rendition,
-    SEGMENT_SECONDS, StreamPlan, VideoCodec, ladder, output_size, plan, segment_count, segment_of_ns, segment_start_ms,
+    SEGMENT_SECONDS, SegmentFormat, SegmentGrid, StreamPlan, VideoCodec, copyable_h264, ladder, output_size, plan, remux_ladder, segment_count,
+    segment_of_ns, segment_start_ms,
 };
 pub use playlist::{MasterEntry, master_playlist, media_playlist};
 use transcoder::{Step, Transcoder};
@@ -171,7 +174,7 @@ impl TranscodeManager {
         deadline: Instant,
         cancel: &AtomicBool,
     ) -> Result<Arc<Vec<u8>>, TranscodeError> {
-        let count = segment_count(job.duration_ms);
+        let count = job.grid.count(job.duration_ms);
         if n >= count {
             return Err(TranscodeError::NoSuchSegment { requested: n, last: count - 1 });
         }

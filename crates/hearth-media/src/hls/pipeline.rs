@@ -10,6 +10,11 @@
 //!                       └ anything else ─ fakesink
 //! ```
 //!
+//! The original rendition copies the source's H.264 instead: decodebin
+//! stops at parsed H.264, which goes through `h264parse` (to length-prefixed
+//! access units) straight to the appsink. Its segments start at the
+//! source's key frames ([`SegmentGrid::Keyframes`]).
+//!
 //! Every element is made with `ElementFactory::make` and every property set
 //! with a typed value or a constant, so no request data is ever parsed as a
 //! pipeline description. A probe in front of the encoder requests an IDR
@@ -25,7 +30,7 @@ use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 use serde::Serialize;
 
-use super::plan::{AUDIO_BPS, Rendition, output_size, segment_of_ns, segment_start_ms};
+use super::plan::{AUDIO_BPS, Rendition, SegmentFormat, SegmentGrid, output_size};
 use super::segmenter::{Kind, Timed};
 use super::TranscodeError;
 use super::transcoder::Transcoder;
@@ -107,12 +112,22 @@ pub struct Job {
     pub audio_track: u8,
     /// The H.264 encoder.
     pub encoder: VideoEncoder,
+    /// Segment boundaries: [`SegmentGrid::Fixed`] for a transcode, the
+    /// source's key frames when the playback offers the original.
+    pub grid: SegmentGrid,
+    /// Container of the media segments.
+    pub format: SegmentFormat,
 }
 
 impl Job {
     /// Returns whether the output has a video track.
     pub(crate) fn has_video(&self) -> bool {
         self.video.is_some() && self.rendition != Rendition::Audio
+    }
+
+    /// Returns whether the video is copied rather than encoded.
+    pub(crate) fn copies_video(&self) -> bool {
+        self.has_video() && self.rendition == Rendition::Original
     }
 }
 
@@ -154,10 +169,18 @@ fn build_and_start(
     let filesrc = make("filesrc")?;
     filesrc.set_property("location", &job.path);
     let decodebin = make("decodebin")?;
+    if job.copies_video() {
+        // Stop at H.264 as well as at raw media, so the video is not decoded.
+        let mut caps = decodebin.property::<gst::Caps>("caps");
+        caps.merge(gst::Caps::new_empty_simple("video/x-h264"));
+        decodebin.set_property("caps", &caps);
+    }
     pipeline.add_many([&filesrc, &decodebin]).map_err(|e| e.to_string())?;
     filesrc.link(&decodebin).map_err(|e| e.to_string())?;
 
-    let video_entry = if job.has_video() {
+    let video_entry = if job.copies_video() {
+        Some(copy_branch(pipeline, &transcoder, generation)?)
+    } else if job.has_video() {
         Some(video_branch(job, start, pipeline, &transcoder, generation)?)
     } else {
         None
@@ -234,9 +257,12 @@ fn build_and_start(
     pipeline.set_state(gst::State::Paused).map_err(|_| format!("GStreamer could not open {name}"))?;
     wait_for_preroll(pipeline, &name, &failed)?;
     if start > 0 {
-        let position = gst::ClockTime::from_mseconds(segment_start_ms(start));
+        let position = gst::ClockTime::from_nseconds(job.grid.start_ns(start));
+        // A copy starts at the key frame that opens the segment; a transcode
+        // decodes from the key frame before and starts at the exact time.
+        let exactness = if job.copies_video() { gst::SeekFlags::KEY_UNIT | gst::SeekFlags::SNAP_BEFORE } else { gst::SeekFlags::ACCURATE };
         pipeline
-            .seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE, position)
+            .seek_simple(gst::SeekFlags::FLUSH | exactness, position)
             .map_err(|_| format!("{name} cannot be seeked to {position}"))?;
         wait_for_preroll(pipeline, &name, &failed)?;
     }
@@ -328,7 +354,22 @@ fn video_branch(
     pipeline.add_many(elements).map_err(|e| e.to_string())?;
     gst::Element::link_many(elements).map_err(|_| format!("GStreamer could not link the {} encoder", job.encoder.factory()))?;
 
-    force_idr_at_boundaries(&raw_filter, &encoder, start);
+    force_idr_at_boundaries(&raw_filter, &encoder, job.grid.clone(), start);
+    Ok(head)
+}
+
+/// Builds the branch that copies the source's H.264; returns its first element.
+fn copy_branch(pipeline: &gst::Pipeline, transcoder: &Weak<Transcoder>, generation: u64) -> Result<gst::Element, String> {
+    let head = queue(Duration::from_secs(1))?;
+    let parse = make("h264parse")?;
+    let h264_caps = gst::Caps::builder("video/x-h264").field("stream-format", "avc").field("alignment", "au").build();
+    let h264_filter = make("capsfilter")?;
+    h264_filter.set_property("caps", &h264_caps);
+    let tail = queue(Duration::from_secs(5))?;
+    let sink = appsink(Kind::Video, &gst::Caps::new_empty_simple("video/x-h264"), transcoder, generation);
+    let elements = [&head, &parse, &h264_filter, &tail, sink.upcast_ref()];
+    pipeline.add_many(elements).map_err(|e| e.to_string())?;
+    gst::Element::link_many(elements).map_err(|_| "GStreamer could not link h264parse to copy the video".to_owned())?;
     Ok(head)
 }
 
@@ -360,7 +401,7 @@ fn configure_encoder(encoder: &gst::Element, kbps: u32) {
 
 /// Sends a force-key-unit event to the encoder before the first frame of
 /// each segment.
-fn force_idr_at_boundaries(before: &gst::Element, encoder: &gst::Element, start: u32) {
+fn force_idr_at_boundaries(before: &gst::Element, encoder: &gst::Element, grid: SegmentGrid, start: u32) {
     let (Some(src), Some(encoder_sink)) = (before.static_pad("src"), encoder.static_pad("sink")) else { return };
     let next_boundary = Mutex::new(start);
     src.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
@@ -370,14 +411,14 @@ fn force_idr_at_boundaries(before: &gst::Element, encoder: &gst::Element, start:
         let Some(segment) = segment.segment().downcast_ref::<gst::ClockTime>() else { return gst::PadProbeReturn::Ok };
         let Some(stream_time) = segment.to_stream_time(pts) else { return gst::PadProbeReturn::Ok };
         let mut next = next_boundary.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if stream_time.nseconds() + 1_000_000 >= segment_start_ms(*next) * 1_000_000 {
+        if stream_time.nseconds() + 1_000_000 >= grid.start_ns(*next) {
             // No running time: the encoder then makes its next frame, this
             // one, a key unit. With a running time, GStreamer 1.22 compares
             // it against frame times that x264enc shifts by 1000 hours, and
             // ignores every request after the first.
             let event = gst_video::DownstreamForceKeyUnitEvent::builder().all_headers(true).count(0).build();
             encoder_sink.send_event(event);
-            *next = segment_of_ns(stream_time.nseconds() + 1_000_000) + 1;
+            *next = grid.segment_of_ns(stream_time.nseconds() + 1_000_000) + 1;
         }
         gst::PadProbeReturn::Ok
     });
@@ -437,7 +478,9 @@ fn appsink(kind: Kind, caps: &gst::Caps, transcoder: &Weak<Transcoder>, generati
 /// Returns the stream time, data and codec set-up of one encoded frame.
 fn timed_sample(kind: Kind, sample: &gst::Sample) -> Option<Timed> {
     let buffer = sample.buffer()?;
-    let pts = buffer.pts()?;
+    // AVI carries decode times only, except on key frames; its H.264 has
+    // no reordering, so a decode time is the presentation time.
+    let pts = buffer.pts().or(buffer.dts())?;
     let segment = sample.segment()?.downcast_ref::<gst::ClockTime>()?;
     let time = segment.to_stream_time(pts).unwrap_or(pts);
     let structure = sample.caps()?.structure(0)?;

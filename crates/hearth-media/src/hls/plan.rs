@@ -1,6 +1,9 @@
-//! Deciding how a client plays an item: direct play, or HLS with a
-//! transcoded ladder. Every value a client may choose is an enum or a
-//! checked range here, so nothing a request carries reaches a pipeline as text.
+//! Deciding how a client plays an item: direct play, HLS with the source's
+//! H.264 copied into new segments (remux), or HLS with a transcoded ladder.
+//! Every value a client may choose is an enum or a checked range here, so
+//! nothing a request carries reaches a pipeline as text.
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -32,12 +35,126 @@ pub fn segment_of_ns(ns: u64) -> u32 {
     u32::try_from(rest + 1).unwrap_or(u32::MAX)
 }
 
+/// Where the segments of a playback start.
+///
+/// A transcode forces an IDR frame at each boundary of the fixed grid. A
+/// remux cannot add key frames, so its segments start at the source's own:
+/// the first key frame at least [`SEGMENT_SECONDS`] after the previous
+/// boundary ([`FIRST_SEGMENT_SECONDS`] for the first). The transcoded rungs
+/// of a remuxed playback use the same boundaries, so every rendition's
+/// segment `k` covers the same time.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum SegmentGrid {
+    /// 0, 2 s, 6 s, 10 s, …
+    #[default]
+    Fixed,
+    /// Segment `k` starts at `boundaries[k]` nanoseconds; the first is 0.
+    Keyframes(Arc<[u64]>),
+}
+
+impl SegmentGrid {
+    /// Builds the grid of a source whose key frames are at `keyframes_ns`
+    /// (stream time) and which lasts `duration_ms`.
+    pub fn from_keyframes(keyframes_ns: &[u64], duration_ms: u64) -> SegmentGrid {
+        let duration_ns = duration_ms * NS_PER_MS;
+        let mut boundaries = vec![0u64];
+        let mut sorted = keyframes_ns.to_vec();
+        sorted.sort_unstable();
+        for keyframe in sorted {
+            let last = *boundaries.last().unwrap_or(&0);
+            let span = if boundaries.len() == 1 { FIRST_SEGMENT_SECONDS } else { SEGMENT_SECONDS };
+            // 1 ms of slack for time stamps rounded by the container.
+            let due = last + u64::from(span) * 1000 * NS_PER_MS;
+            if keyframe + NS_PER_MS >= due && keyframe < duration_ns {
+                boundaries.push(keyframe);
+            }
+        }
+        SegmentGrid::Keyframes(boundaries.into())
+    }
+
+    /// Returns the start of segment `k` in nanoseconds; past the last
+    /// segment of a key frame grid, `u64::MAX`.
+    pub fn start_ns(&self, k: u32) -> u64 {
+        match self {
+            SegmentGrid::Fixed => segment_start_ms(k) * NS_PER_MS,
+            SegmentGrid::Keyframes(boundaries) => boundaries.get(k as usize).copied().unwrap_or(u64::MAX),
+        }
+    }
+
+    /// Returns the segment that contains stream time `ns`.
+    pub fn segment_of_ns(&self, ns: u64) -> u32 {
+        match self {
+            SegmentGrid::Fixed => segment_of_ns(ns),
+            SegmentGrid::Keyframes(boundaries) => {
+                let after = boundaries.partition_point(|start| *start <= ns);
+                u32::try_from(after.saturating_sub(1)).unwrap_or(u32::MAX)
+            }
+        }
+    }
+
+    /// Returns the number of segments of an item `duration_ms` long.
+    pub fn count(&self, duration_ms: u64) -> u32 {
+        match self {
+            SegmentGrid::Fixed => segment_count(duration_ms),
+            SegmentGrid::Keyframes(boundaries) => u32::try_from(boundaries.len()).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// Returns the length of segment `k` of an item `duration_ms` long, in
+    /// milliseconds (at least 1).
+    pub fn length_ms(&self, k: u32, duration_ms: u64) -> u64 {
+        let duration_ns = duration_ms * NS_PER_MS;
+        let start = self.start_ns(k).min(duration_ns);
+        let end = self.start_ns(k + 1).min(duration_ns);
+        (end.saturating_sub(start) / NS_PER_MS).max(1)
+    }
+
+    /// Returns the playlist's target duration: the longest segment, rounded
+    /// to whole seconds as RFC 8216 asks.
+    pub fn target_duration_s(&self, duration_ms: u64) -> u64 {
+        let longest_ms = match self {
+            SegmentGrid::Fixed => u64::from(SEGMENT_SECONDS) * 1000,
+            SegmentGrid::Keyframes(_) => (0..self.count(duration_ms)).map(|k| self.length_ms(k, duration_ms)).max().unwrap_or(1000),
+        };
+        ((longest_ms + 500) / 1000).max(1)
+    }
+}
+
+/// Container of the media segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SegmentFormat {
+    /// Fragmented MP4 (CMAF), for players that use Media Source Extensions.
+    #[default]
+    Fmp4,
+    /// MPEG transport stream, for native players, which all read it.
+    Ts,
+}
+
+impl SegmentFormat {
+    /// Returns the format a client with `hls` support gets.
+    pub fn for_client(hls: HlsSupport) -> SegmentFormat {
+        if hls == HlsSupport::Native { SegmentFormat::Ts } else { SegmentFormat::Fmp4 }
+    }
+
+    /// Returns the file extension of a media segment.
+    pub fn extension(self) -> &'static str {
+        match self {
+            SegmentFormat::Fmp4 => "m4s",
+            SegmentFormat::Ts => "ts",
+        }
+    }
+}
+
 /// Most audio tracks a client may choose among (0 to 15).
 pub const MAX_AUDIO_TRACK: u8 = 15;
 
 /// One rung of the adaptive ladder, or the audio-only stream of music.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Rendition {
+    /// The source's H.264 as it is, in new segments (remux).
+    #[serde(rename = "original")]
+    Original,
     /// 1080 lines, 5 Mbit/s.
     #[serde(rename = "1080p")]
     P1080,
@@ -57,11 +174,12 @@ pub enum Rendition {
 
 impl Rendition {
     /// Every rendition, largest first.
-    pub const ALL: [Rendition; 5] = [Rendition::P1080, Rendition::P720, Rendition::P480, Rendition::P360, Rendition::Audio];
+    pub const ALL: [Rendition; 6] = [Rendition::Original, Rendition::P1080, Rendition::P720, Rendition::P480, Rendition::P360, Rendition::Audio];
 
     /// Returns the name in URLs and JSON, such as `720p`.
     pub fn as_str(self) -> &'static str {
         match self {
+            Rendition::Original => "original",
             Rendition::P1080 => "1080p",
             Rendition::P720 => "720p",
             Rendition::P480 => "480p",
@@ -75,9 +193,10 @@ impl Rendition {
         Rendition::ALL.into_iter().find(|rendition| rendition.as_str() == text)
     }
 
-    /// Target frame height; `None` for audio.
+    /// Target frame height; `None` for audio and for the original.
     pub fn height(self) -> Option<u32> {
         match self {
+            Rendition::Original => None,
             Rendition::P1080 => Some(1080),
             Rendition::P720 => Some(720),
             Rendition::P480 => Some(480),
@@ -86,9 +205,11 @@ impl Rendition {
         }
     }
 
-    /// Video bit rate in kbit/s; 0 for audio.
+    /// Video bit rate in kbit/s; 0 for audio, and for the original, whose
+    /// rate is the source's.
     pub fn video_kbps(self) -> u32 {
         match self {
+            Rendition::Original => 0,
             Rendition::P1080 => 5000,
             Rendition::P720 => 2800,
             Rendition::P480 => 1200,
@@ -105,10 +226,13 @@ pub const AUDIO_BPS: u32 = 128_000;
 /// rendition's height, never more than the source's, with the source's
 /// aspect ratio and even sides (4:2:0 needs them).
 pub fn output_size(rendition: Rendition, width: u32, height: u32) -> Option<(u32, u32)> {
-    let target = rendition.height()?;
     if width == 0 || height == 0 {
         return None;
     }
+    if rendition == Rendition::Original {
+        return Some((width, height));
+    }
+    let target = rendition.height()?;
     let out_height = target.min(height) & !1;
     let out_width = (u64::from(width) * u64::from(out_height) / u64::from(height)) as u32;
     // Wide sources are limited by width: 1920 for 1080p, and so on.
@@ -135,6 +259,23 @@ pub fn ladder(probe: &Probe) -> Vec<Rendition> {
         rungs.push(Rendition::P360);
     }
     rungs
+}
+
+/// Returns the ladder of a remuxed item: the original, then every
+/// transcoded rung shorter than the source.
+pub fn remux_ladder(probe: &Probe) -> Vec<Rendition> {
+    let source_height = probe.video.as_ref().and_then(|video| video.height).unwrap_or(0);
+    let mut rungs = vec![Rendition::Original];
+    rungs.extend(ladder(probe).into_iter().filter(|rendition| rendition.height().is_some_and(|height| height < source_height)));
+    rungs
+}
+
+/// Returns whether the source's H.264 can be copied for a client that
+/// decodes H.264: 8-bit 4:2:0 profiles only, which every browser decodes.
+pub fn copyable_h264(description: &str) -> bool {
+    let d = description.to_ascii_lowercase();
+    source_video_codec(description) == Some(VideoCodec::H264)
+        && !["high 10", "high 4:2:2", "high 4:4:4", "intra", "cavlc"].iter().any(|profile| d.contains(profile))
 }
 
 /// Number of segments of an item `duration_ms` long.
@@ -261,9 +402,10 @@ pub fn source_container(probe: &Probe) -> Option<Container> {
 /// Returns the video codec of a probed stream, from GStreamer's description.
 pub fn source_video_codec(description: &str) -> Option<VideoCodec> {
     let d = description.to_ascii_lowercase();
-    if d.starts_with("h.264") || d.contains("avc") {
+    // GStreamer says "H.264 (High Profile)", or "ITU H.264 (…)" for AVI.
+    if d.contains("h.264") || d.contains("avc") {
         Some(VideoCodec::H264)
-    } else if d.starts_with("h.265") || d.contains("hevc") {
+    } else if d.contains("h.265") || d.contains("hevc") {
         Some(VideoCodec::Hevc)
     } else if d.starts_with("vp8") {
         Some(VideoCodec::Vp8)
@@ -307,9 +449,12 @@ pub fn source_audio_codec(description: &str) -> Option<AudioCodec> {
 /// Decides direct play or HLS for `probe` on a client with `caps`.
 ///
 /// Direct play needs the client to open the container and decode every
-/// stream. Otherwise the item goes out as HLS: video is transcoded to H.264
-/// and audio to AAC, the pair every HLS client decodes. Returns an error
-/// message when the client can do neither.
+/// stream. Otherwise the item goes out as HLS, decided per stream: H.264
+/// video that the client decodes is copied (remux, [`remux_ladder`]), other
+/// video is transcoded to H.264; audio is transcoded to AAC-LC, which every
+/// HLS client decodes. Returns an error message when the client can do
+/// neither. A remux also needs the source's key frames: see
+/// [`PlaybackPlan::without_copy`].
 pub fn plan(probe: &Probe, caps: &ClientCapabilities) -> Result<PlaybackPlan, String> {
     let container = source_container(probe);
     let video = probe.video.as_ref().map(|stream| source_video_codec(&stream.codec));
@@ -336,12 +481,31 @@ pub fn plan(probe: &Probe, caps: &ClientCapabilities) -> Result<PlaybackPlan, St
     } else {
         format!("the client does not decode {}", describe("audio codec", probe.audio.as_ref().map(|a| a.codec.clone())))
     };
+    let copy = caps.video_codecs.contains(&VideoCodec::H264) && probe.video.as_ref().is_some_and(|stream| copyable_h264(&stream.codec));
     Ok(PlaybackPlan::Hls {
-        video: video.map(|_| StreamPlan::Transcode),
+        video: video.map(|_| if copy { StreamPlan::Direct } else { StreamPlan::Transcode }),
         audio: audio.map(|_| StreamPlan::Transcode),
-        renditions: ladder(probe),
+        renditions: if copy { remux_ladder(probe) } else { ladder(probe) },
         reason,
     })
+}
+
+impl PlaybackPlan {
+    /// Turns a remux into a transcode, for a source whose key frames are
+    /// not known (yet).
+    pub fn without_copy(self, probe: &Probe) -> PlaybackPlan {
+        match self {
+            PlaybackPlan::Hls { video: Some(StreamPlan::Direct), audio, reason, .. } => {
+                PlaybackPlan::Hls { video: Some(StreamPlan::Transcode), audio, renditions: ladder(probe), reason }
+            }
+            other => other,
+        }
+    }
+
+    /// Returns whether the plan copies the source's video.
+    pub fn copies_video(&self) -> bool {
+        matches!(self, PlaybackPlan::Hls { video: Some(StreamPlan::Direct), .. })
+    }
 }
 
 #[cfg(test)]
@@ -387,10 +551,17 @@ mod tests {
 
     #[test]
     fn avi_and_theora_go_through_hls() {
-        let avi = probe("AVI", "video/x-msvideo", Some(("H.264 (High Profile)", 1920, 1080)), Some("MPEG-4 AAC"));
-        let PlaybackPlan::Hls { renditions, video, .. } = plan(&avi, &chromium()).unwrap() else { panic!("AVI played directly") };
+        let avi = probe("AVI", "video/x-msvideo", Some(("ITU H.264 (High Profile)", 1920, 1080)), Some("MPEG-4 AAC"));
+        let avi_plan = plan(&avi, &chromium()).unwrap();
+        let PlaybackPlan::Hls { renditions, video, .. } = avi_plan.clone() else { panic!("AVI played directly") };
+        assert_eq!(renditions, [Rendition::Original, Rendition::P720, Rendition::P480, Rendition::P360], "H.264 is copied");
+        assert_eq!(video, Some(StreamPlan::Direct));
+        let PlaybackPlan::Hls { renditions, video, .. } = avi_plan.without_copy(&avi) else { panic!("AVI played directly") };
         assert_eq!(renditions, [Rendition::P1080, Rendition::P720, Rendition::P480, Rendition::P360]);
         assert_eq!(video, Some(StreamPlan::Transcode));
+        let ten_bit = probe("Matroska", "video/x-matroska", Some(("H.264 (High 10 Profile)", 1920, 1080)), Some("AC-3"));
+        let PlaybackPlan::Hls { video, .. } = plan(&ten_bit, &chromium()).unwrap() else { panic!("10-bit played directly") };
+        assert_eq!(video, Some(StreamPlan::Transcode), "browsers do not decode High 10");
         let ogg = probe("Ogg", "video/ogg", Some(("Theora", 320, 240)), Some("Vorbis"));
         let PlaybackPlan::Hls { renditions, reason, .. } = plan(&ogg, &chromium()).unwrap() else { panic!("Theora played directly") };
         assert_eq!(renditions, [Rendition::P360], "a small source gets the smallest rung");
@@ -439,6 +610,34 @@ mod tests {
         assert_eq!(segment_count(6000), 2);
         assert_eq!(segment_count(6001), 3);
         assert_eq!(segment_count(30_033), 9);
+    }
+
+    #[test]
+    fn keyframe_grid_starts_segments_on_key_frames() {
+        let s = 1_000_000_000u64;
+        // Key frames every 1.5 s, and one just short of 2 s by a rounding.
+        let keyframes = [0, 3 * s / 2, 2 * s - 500_000, 3 * s, 9 * s / 2, 6 * s, 15 * s / 2, 9 * s];
+        let grid = SegmentGrid::from_keyframes(&keyframes, 9_500);
+        assert_eq!(grid, SegmentGrid::Keyframes(vec![0, 2 * s - 500_000, 6 * s].into()));
+        assert_eq!(grid.count(9_500), 3);
+        assert_eq!([0, 1, 2].map(|k| grid.length_ms(k, 9_500)), [1999, 4000, 3500]);
+        assert_eq!(grid.target_duration_s(9_500), 4);
+        assert_eq!([0, 2 * s - 500_001, 2 * s - 500_000, 7 * s, 20 * s].map(|ns| grid.segment_of_ns(ns)), [0, 0, 1, 2, 2]);
+        assert_eq!(grid.start_ns(3), u64::MAX);
+        // Sparse key frames make long segments, and the target duration says so.
+        let sparse = SegmentGrid::from_keyframes(&[0, 10 * s], 20_000);
+        assert_eq!((sparse.count(20_000), sparse.target_duration_s(20_000)), (2, 10));
+    }
+
+    #[test]
+    fn fixed_grid_matches_the_free_functions() {
+        let grid = SegmentGrid::Fixed;
+        for k in 0..20 {
+            assert_eq!(grid.start_ns(k), segment_start_ms(k) * NS_PER_MS);
+            assert_eq!(grid.segment_of_ns(grid.start_ns(k)), k);
+        }
+        assert_eq!(grid.count(30_033), 9);
+        assert_eq!(grid.length_ms(8, 30_033), 33);
     }
 
     #[test]

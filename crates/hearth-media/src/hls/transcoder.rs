@@ -86,7 +86,7 @@ impl Drop for Transcoder {
 
 impl Transcoder {
     pub(crate) fn new(job: Job) -> Self {
-        let segmenter = Segmenter::new(0, job.has_video(), job.audio);
+        let segmenter = Segmenter::new(job.grid.clone(), job.format, 0, job.has_video(), job.audio);
         Transcoder {
             job,
             state: Mutex::new(State {
@@ -193,7 +193,7 @@ impl Transcoder {
                 return Err(TranscodeError::Ended);
             }
             state.generation += 1;
-            state.segmenter = Segmenter::new(at, self.job.has_video(), self.job.audio);
+            state.segmenter = Segmenter::new(self.job.grid.clone(), self.job.format, at, self.job.has_video(), self.job.audio);
             state.holds_slot = true;
             self.changed.notify_all();
             (state.generation, state.running.take())

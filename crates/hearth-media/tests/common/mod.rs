@@ -167,3 +167,25 @@ pub fn ffprobe_tag(probe: &Value, key: &str) -> Option<String> {
             .and_then(|(_, value)| value.as_str().map(str::to_owned))
     })
 }
+
+/// Makes a test film named `name` in the test target folder once per run:
+/// `gst-launch-1.0` runs `pipeline`, which ends with a `filesink` whose
+/// location this adds. Tests that share a film wait for each other.
+pub fn made_once(name: &str, pipeline: &[&str]) -> PathBuf {
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = MAKING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    if path.is_file() {
+        return path;
+    }
+    let partial = path.with_extension("partial");
+    let status = Command::new("gst-launch-1.0")
+        .arg("-q")
+        .args(pipeline)
+        .arg(format!("location={}", partial.display()))
+        .status()
+        .expect("gst-launch-1.0 runs: install gstreamer1.0-tools");
+    assert!(status.success(), "gst-launch-1.0 could not make the test film {name}");
+    std::fs::rename(&partial, &path).expect("rename the test film");
+    path
+}

@@ -2,6 +2,20 @@
 //! direct play or HLS from what the client decodes, and the `/hls/{grant}/…`
 //! routes serve the playlists and segments of an HLS playback.
 //!
+//! A client that decodes H.264 but not the file's container gets the
+//! source's video copied into HLS segments (the `original` rendition) next
+//! to transcoded rungs. A copy can only cut at the source's key frames, so
+//! the first playback of a file indexes them ([`KeyframeIndexes`]); when
+//! that takes longer than [`INDEX_WAIT`] the playback transcodes and the
+//! next one copies.
+//!
+//! A client with a native HLS player (`"hls": "native"`: TVs, Safari) gets
+//! MPEG-TS segments, which every native player reads; a script player
+//! (`"mse"`, hls.js) gets fMP4. A native player fetches the segment key
+//! itself and cannot sign the request, so its playlist names the key on the
+//! grant (`/hls/{grant}/key`): for such a playback, whoever holds the grant
+//! URL can decrypt, as they could fetch the segments anyway.
+//!
 //! An HLS playback lives on a media grant, so it ends with the grant's
 //! session and when the device or user is revoked. Its segments are
 //! encrypted with AES-128 under a key of its own, which only
@@ -23,9 +37,10 @@ use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hearth_access::Session;
+use hearth_media::hls::keyframes::{self, KeyframeIndex};
 use hearth_media::hls::{
-    self, ClientCapabilities, Job, MAX_AUDIO_TRACK, MasterEntry, PlaybackPlan, Rendition, StreamPlan, TranscodeError, TranscodeKey,
-    TranscodeManager, TranscodeStatus,
+    self, ClientCapabilities, Job, MAX_AUDIO_TRACK, MasterEntry, PlaybackPlan, Rendition, SegmentFormat, SegmentGrid, StreamPlan,
+    TranscodeError, TranscodeKey, TranscodeManager, TranscodeStatus,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -45,10 +60,111 @@ const MAX_PLAYBACKS_PER_SESSION: usize = 8;
 /// Maximum number of digits in a segment file name.
 const MAX_SEGMENT_DIGITS: usize = 6;
 
+/// How long a playback request waits for a file's key frame index before
+/// it transcodes instead of copying.
+pub const INDEX_WAIT: Duration = Duration::from_secs(3);
+/// Time limit of one key frame scan (about 100 GB on a fast disk).
+const INDEX_LIMIT: Duration = Duration::from_secs(600);
+/// A file whose scan failed is not scanned again for this long.
+const INDEX_RETRY: Duration = Duration::from_secs(600);
+
 /// HLS playbacks and the transcoder pool that serves them.
 pub struct Playbacks {
     manager: TranscodeManager,
     playbacks: Mutex<HashMap<String, Playback>>,
+    indexes: Arc<KeyframeIndexes>,
+}
+
+/// Key frame indexes of H.264 files by content hash: in memory, and as
+/// JSON files in the data folder when it is known.
+#[derive(Default)]
+pub struct KeyframeIndexes {
+    dir: Option<std::path::PathBuf>,
+    known: Mutex<HashMap<String, IndexState>>,
+}
+
+#[derive(Clone)]
+enum IndexState {
+    Scanning,
+    Ready(Arc<KeyframeIndex>),
+    Failed(Instant),
+}
+
+impl KeyframeIndexes {
+    fn file(&self, sha256: &str) -> Option<std::path::PathBuf> {
+        // The hash comes from the catalog; only hex digits make a file name.
+        let plain = !sha256.is_empty() && sha256.len() <= 128 && sha256.bytes().all(|b| b.is_ascii_hexdigit());
+        Some(self.dir.as_ref()?.join(format!("{sha256}.json"))).filter(|_| plain)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, IndexState>> {
+        self.known.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Returns the index of `path` (content hash `sha256`), waiting up to
+    /// `wait` for a scan; `None` when it is not ready by then. A scan that
+    /// outlasts the wait goes on and keeps its result for the next call.
+    pub async fn get(self: &Arc<Self>, path: std::path::PathBuf, sha256: &str, wait: Duration) -> Option<Arc<KeyframeIndex>> {
+        match self.lock().get(sha256).cloned() {
+            Some(IndexState::Ready(index)) => return Some(index),
+            Some(IndexState::Failed(at)) if at.elapsed() < INDEX_RETRY => return None,
+            Some(IndexState::Scanning) => return None,
+            _ => {}
+        }
+        self.lock().insert(sha256.to_owned(), IndexState::Scanning);
+        let this = Arc::clone(self);
+        let hash = sha256.to_owned();
+        let task = tokio::task::spawn_blocking(move || this.load_or_scan(&path, &hash));
+        match tokio::time::timeout(wait, task).await {
+            Ok(Ok(found)) => found,
+            Ok(Err(_)) | Err(_) => None,
+        }
+    }
+
+    fn load_or_scan(&self, path: &std::path::Path, sha256: &str) -> Option<Arc<KeyframeIndex>> {
+        let file = self.file(sha256);
+        let stored = file.as_ref().and_then(|file| std::fs::read(file).ok()).and_then(|bytes| serde_json::from_slice::<KeyframeIndex>(&bytes).ok());
+        let result = match stored {
+            Some(index) => Ok(index),
+            None => {
+                let started = Instant::now();
+                let scanned = keyframes::scan(path, INDEX_LIMIT);
+                if let Ok(index) = &scanned {
+                    tracing::info!(path = %path.display(), keyframes = index.keyframes_ns.len(), ms = started.elapsed().as_millis() as u64, "key frames indexed");
+                    if let Some(file) = &file {
+                        store_json(file, index);
+                    }
+                }
+                scanned
+            }
+        };
+        match result {
+            Ok(index) => {
+                let index = Arc::new(index);
+                self.lock().insert(sha256.to_owned(), IndexState::Ready(Arc::clone(&index)));
+                Some(index)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "key frames not indexed; this file transcodes");
+                self.lock().insert(sha256.to_owned(), IndexState::Failed(Instant::now()));
+                None
+            }
+        }
+    }
+}
+
+/// Writes `index` to `file` through a temporary file, so a crash leaves
+/// either the old file or the new one.
+fn store_json(file: &std::path::Path, index: &KeyframeIndex) {
+    let Some(dir) = file.parent() else { return };
+    let written = std::fs::create_dir_all(dir).and_then(|()| {
+        let temporary = file.with_extension("json.part");
+        std::fs::write(&temporary, serde_json::to_vec(index).unwrap_or_default())?;
+        std::fs::rename(&temporary, file)
+    });
+    if let Err(error) = written {
+        tracing::warn!(file = %file.display(), %error, "key frame index not saved; it is made again after a restart");
+    }
 }
 
 /// One HLS playback, keyed by its media grant.
@@ -60,12 +176,20 @@ struct Playback {
     /// The session that started it; `None` for a host command.
     session_id: Option<String>,
     started: Instant,
+    /// The source's key frames, when the original is copied.
+    original: Option<Arc<KeyframeIndex>>,
 }
 
 impl Playbacks {
     /// Creates the pool with `manager`'s limits.
     pub fn new(manager: TranscodeManager) -> Self {
-        Playbacks { manager, playbacks: Mutex::new(HashMap::new()) }
+        Playbacks { manager, playbacks: Mutex::new(HashMap::new()), indexes: Arc::default() }
+    }
+
+    /// Keeps key frame indexes in `dir` as well, so they survive a restart.
+    pub fn with_index_dir(mut self, dir: std::path::PathBuf) -> Self {
+        self.indexes = Arc::new(KeyframeIndexes { dir: Some(dir), known: Mutex::default() });
+        self
     }
 
     /// Returns the transcoder counters.
@@ -159,6 +283,9 @@ struct PlaybackAnswer {
     url: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     key_url: Option<String>,
+    /// Container of the HLS segments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    segments: Option<SegmentFormat>,
     #[serde(skip_serializing_if = "Option::is_none")]
     video: Option<StreamPlan>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -236,7 +363,11 @@ pub async fn start(
     let catalog = Arc::clone(&state.catalog);
     let item = id.clone();
     let file = tokio::task::spawn_blocking(move || catalog.media_file(&item)).await??.ok_or(ApiError::NotFound("item"))?;
-    let plan = hls::plan(&file.probe, &request.capabilities).map_err(|reason| ApiError::BadRequest(format!("item {id} cannot play on this client: {reason}")))?;
+    let mut plan = hls::plan(&file.probe, &request.capabilities).map_err(|reason| ApiError::BadRequest(format!("item {id} cannot play on this client: {reason}")))?;
+    let original = if plan.copies_video() { state.playbacks.indexes.get(file.path.clone(), &file.sha256, INDEX_WAIT).await } else { None };
+    if original.is_none() {
+        plan = plan.without_copy(&file.probe);
+    }
 
     // Every refusal comes before the grant, so a refused request leaves none behind.
     let hls_plan = match plan {
@@ -264,6 +395,7 @@ pub async fn start(
             mode: "direct",
             url: format!("/media/{grant}/stream"),
             key_url: None,
+            segments: None,
             video: None,
             audio: None,
             renditions: Vec::new(),
@@ -278,6 +410,11 @@ pub async fn start(
 
     let size = file.probe.video.as_ref().and_then(|v| Some((v.width?, v.height?)));
     let encoder = state.playbacks.status().encoder;
+    let grid = match &original {
+        Some(index) => SegmentGrid::from_keyframes(&index.keyframes_ns, duration_ms),
+        None => SegmentGrid::Fixed,
+    };
+    let format = SegmentFormat::for_client(request.capabilities.hls);
     let job = Job {
         path: file.path,
         duration_ms,
@@ -286,6 +423,8 @@ pub async fn start(
         rendition: renditions[0],
         audio_track,
         encoder,
+        grid,
+        format,
     };
     state.playbacks.insert(
         &grant,
@@ -295,12 +434,14 @@ pub async fn start(
             key: rand::random(),
             session_id: session.as_ref().map(|s| s.id.clone()),
             started: Instant::now(),
+            original: original.filter(|_| renditions.contains(&Rendition::Original)),
         },
     );
     Ok(Json(PlaybackAnswer {
         mode: "hls",
         url: format!("/hls/{grant}/master.m3u8"),
-        key_url: Some(format!("/api/v1/hls/{grant}/key")),
+        key_url: Some(key_url(&grant, format)),
+        segments: Some(format),
         video,
         audio,
         renditions,
@@ -352,6 +493,10 @@ pub async fn master(State(state): State<AppState>, Path(grant): Path<String>) ->
             source_size: playback.job.video,
             has_audio: playback.job.audio,
             uri: format!("{}/index.m3u8", rendition.as_str()),
+            original: playback.original.as_ref().filter(|_| *rendition == Rendition::Original).map(|index| {
+                let seconds = (playback.job.duration_ms / 1000).max(1);
+                (index.video_bytes * 8 / seconds, index.codecs())
+            }),
         })
         .collect();
     playlist_response(hls::master_playlist(&entries))
@@ -367,15 +512,17 @@ pub async fn rendition_file(State(state): State<AppState>, Path((grant, renditio
     let Some(rendition) = Rendition::parse(&rendition).filter(|r| playback.renditions.contains(r)) else {
         return not_found("this playback has no such rendition; see its master playlist");
     };
-    let requested = match parse_file_name(&file) {
+    let format = playback.job.format;
+    let requested = match parse_file_name(&file, format) {
         Some(requested) => requested,
+        None if format == SegmentFormat::Ts => return not_found("HLS file names of this playback are index.m3u8 and N.ts"),
         None => return not_found("HLS file names are index.m3u8, init.mp4 and N.m4s"),
     };
 
-    let key_url = format!("/api/v1/hls/{grant}/key");
+    let key_url = key_url(&grant, format);
     let job = Job { rendition, ..playback.job.clone() };
     let segment = match requested {
-        HlsFile::Playlist => return playlist_response(hls::media_playlist(job.duration_ms, Some(&key_url))),
+        HlsFile::Playlist => return playlist_response(hls::media_playlist(&job.grid, format, job.duration_ms, Some(&key_url))),
         HlsFile::Init => None,
         HlsFile::Segment(n) => Some(n),
     };
@@ -403,7 +550,8 @@ pub async fn rendition_file(State(state): State<AppState>, Path((grant, renditio
     };
     let mut response = (StatusCode::OK, body).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+    let content_type = if segment.is_some() && format == SegmentFormat::Ts { "video/mp2t" } else { "video/mp4" };
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
@@ -434,7 +582,34 @@ pub async fn key(
     if !allowed {
         return forbidden("this playback's key belongs to another session");
     }
-    let mut response = (StatusCode::OK, playback.key.to_vec()).into_response();
+    key_response(&playback.key)
+}
+
+/// Returns the key URL a playlist names: the signed API route for script
+/// players, the grant route for native ones.
+fn key_url(grant: &str, format: SegmentFormat) -> String {
+    match format {
+        SegmentFormat::Fmp4 => format!("/api/v1/hls/{grant}/key"),
+        SegmentFormat::Ts => format!("/hls/{grant}/key"),
+    }
+}
+
+/// `GET /hls/{grant}/key`: the AES-128 key of a native player's playback,
+/// to the grant's holder. A playback for a script player answers 404 here:
+/// its key comes only from the signed route.
+pub async fn grant_key(State(state): State<AppState>, Path(grant): Path<String>) -> Response {
+    let playback = match playback_of(&state, &grant) {
+        Ok(playback) => playback,
+        Err(response) => return response,
+    };
+    if playback.job.format != SegmentFormat::Ts {
+        return not_found("this playback's key comes from GET /api/v1/hls/{grant}/key with a signed request");
+    }
+    key_response(&playback.key)
+}
+
+fn key_response(key: &[u8]) -> Response {
+    let mut response = (StatusCode::OK, key.to_vec()).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -550,13 +725,14 @@ enum HlsFile {
     Segment(u32),
 }
 
-/// Parses `index.m3u8`, `init.mp4` or `N.m4s` (N: 1 to 6 ASCII digits).
-fn parse_file_name(name: &str) -> Option<HlsFile> {
+/// Parses `index.m3u8`, and `init.mp4` or `N.m4s` for fMP4, `N.ts` for
+/// MPEG-TS (N: 1 to 6 ASCII digits).
+fn parse_file_name(name: &str, format: SegmentFormat) -> Option<HlsFile> {
     match name {
         "index.m3u8" => Some(HlsFile::Playlist),
-        "init.mp4" => Some(HlsFile::Init),
+        "init.mp4" if format == SegmentFormat::Fmp4 => Some(HlsFile::Init),
         _ => {
-            let digits = name.strip_suffix(".m4s")?;
+            let digits = name.strip_suffix(format.extension())?.strip_suffix('.')?;
             let plain = !digits.is_empty() && digits.len() <= MAX_SEGMENT_DIGITS && digits.bytes().all(|b| b.is_ascii_digit());
             if !plain {
                 return None;
@@ -612,11 +788,18 @@ mod tests {
 
     #[test]
     fn segment_names_are_digits_only() {
-        assert_eq!(parse_file_name("0.m4s"), Some(HlsFile::Segment(0)));
-        assert_eq!(parse_file_name("123456.m4s"), Some(HlsFile::Segment(123_456)));
-        assert_eq!(parse_file_name("init.mp4"), Some(HlsFile::Init));
-        for bad in ["1234567.m4s", "-1.m4s", "+1.m4s", "1 .m4s", ".m4s", "1.m4s.m4s", "0x1.m4s", "１.m4s", "1.ts", "index.m3u8 ", "../init.mp4"] {
-            assert_eq!(parse_file_name(bad), None, "{bad:?}");
+        let fmp4 = |name| parse_file_name(name, SegmentFormat::Fmp4);
+        assert_eq!(fmp4("0.m4s"), Some(HlsFile::Segment(0)));
+        assert_eq!(fmp4("123456.m4s"), Some(HlsFile::Segment(123_456)));
+        assert_eq!(fmp4("init.mp4"), Some(HlsFile::Init));
+        for bad in ["1234567.m4s", "-1.m4s", "+1.m4s", "1 .m4s", ".m4s", "1.m4s.m4s", "0x1.m4s", "１.m4s", "1.ts", "index.m3u8 ", "../init.mp4", "1m4s"] {
+            assert_eq!(fmp4(bad), None, "{bad:?}");
+        }
+        let ts = |name| parse_file_name(name, SegmentFormat::Ts);
+        assert_eq!(ts("17.ts"), Some(HlsFile::Segment(17)));
+        assert_eq!(ts("index.m3u8"), Some(HlsFile::Playlist));
+        for bad in ["init.mp4", "1.m4s", "1ts", ".ts", "1.ts.ts", "1234567.ts"] {
+            assert_eq!(ts(bad), None, "{bad:?}");
         }
     }
 }

@@ -59,6 +59,17 @@ export function capabilities() {
  * and tells the server, so the transcode stops at once.
  */
 export async function playHls(element, answer, { signedFetch, onFatal }) {
+  const grantPath = answer.url.replace(/\/master\.m3u8$/, "").replace(/^\/hls\//, "/api/v1/hls/");
+  const stop = () => signedFetch(grantPath, { method: "DELETE" }).catch(() => {});
+  if (answer.segments === "ts") {
+    // The platform's own player: transport stream segments, key on the grant.
+    element.src = answer.url;
+    return () => {
+      element.removeAttribute("src");
+      element.load();
+      stop();
+    };
+  }
   const { default: Hls } = await import(HLS_MODULE);
   if (!Hls.isSupported()) {
     onFatal("this browser has no Media Source Extensions for HLS");
@@ -68,12 +79,21 @@ export async function playHls(element, answer, { signedFetch, onFatal }) {
   hls.on(Hls.Events.ERROR, (_event, data) => {
     if (data.fatal) onFatal(data.details || data.type);
   });
+  // A copied original costs the server no encoding, so start there; a
+  // transcoded ladder starts where the bandwidth estimate says. hls.js
+  // sorts levels by bit rate, so find the original by its NAME.
+  hls.on(Hls.Events.MANIFEST_PARSED, () => {
+    const original = hls.levels.findIndex((level) => level.name === "original");
+    if (original >= 0) hls.startLevel = original;
+  });
+  hls.on(Hls.Events.LEVEL_SWITCHED, (_event, data) => {
+    element.dataset.rendition = hls.levels[data.level]?.name ?? "";
+  });
   hls.loadSource(answer.url);
   hls.attachMedia(element);
   return () => {
     hls.destroy();
-    const grantPath = answer.key_url.replace(/\/key$/, "");
-    signedFetch(grantPath, { method: "DELETE" }).catch(() => {});
+    stop();
   };
 }
 

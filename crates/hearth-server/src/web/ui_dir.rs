@@ -1,6 +1,6 @@
 //! The new web UI (`ui/`, built by Vite into `ui/dist`), served under `/ui/`
 //! from the folder named by `HEARTH_UI_DIR` while it replaces the pages in
-//! this module. Without the variable, `/ui/` answers 404.
+//! this module. Without the variable, `/ui/` returns 404.
 //!
 //! A request path is served only when every segment is a plain file name
 //! (no `..`, no hidden names, no backslashes), so no request reaches outside

@@ -1,0 +1,151 @@
+//! The key frame index of a source's H.264 stream, which a remux needs
+//! before it can list its segments: a copied stream can only be cut at the
+//! source's own key frames.
+//!
+//! [`scan`] reads the whole file through `parsebin`, which demuxes and
+//! parses without decoding, and notes the stream time of every key frame.
+//! On a local disk that reads a few hundred megabytes a second; the server
+//! runs it once per file and keeps the result.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use serde::{Deserialize, Serialize};
+
+/// Key frames and codec set-up of one file's first H.264 stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyframeIndex {
+    /// Stream time of each key frame, in nanoseconds, rising.
+    pub keyframes_ns: Vec<u64>,
+    /// Profile, constraint flags and level from the stream's
+    /// AVCDecoderConfigurationRecord, for the playlist's `CODECS`.
+    pub avc_profile: [u8; 3],
+    /// Frame size of the stream.
+    pub width: u32,
+    /// Frame size of the stream.
+    pub height: u32,
+    /// Bytes of video in the file, for the playlist's `BANDWIDTH`.
+    pub video_bytes: u64,
+}
+
+impl KeyframeIndex {
+    /// Returns the `CODECS` entry of the stream, such as `avc1.640028`.
+    pub fn codecs(&self) -> String {
+        let [profile, constraints, level] = self.avc_profile;
+        format!("avc1.{profile:02x}{constraints:02x}{level:02x}")
+    }
+}
+
+/// Scans `path` for the key frames of its first H.264 stream, giving up
+/// after `limit`. Fails with a message naming the file when it has no
+/// H.264 stream, GStreamer cannot read it, or the time runs out.
+pub fn scan(path: &Path, limit: Duration) -> Result<KeyframeIndex, String> {
+    crate::init().map_err(|error| error.to_string())?;
+    let name = path.display().to_string();
+    let pipeline = gst::Pipeline::with_name("hearth-keyframes");
+    let result = run(path, &name, &pipeline, limit);
+    let _ = pipeline.set_state(gst::State::Null);
+    result
+}
+
+fn run(path: &Path, name: &str, pipeline: &gst::Pipeline, limit: Duration) -> Result<KeyframeIndex, String> {
+    let make = |factory: &str| {
+        gst::ElementFactory::make(factory)
+            .build()
+            .map_err(|_| format!("the GStreamer element {factory} is missing: install the GStreamer plug-ins (scripts/install-deps)"))
+    };
+    let filesrc = make("filesrc")?;
+    filesrc.set_property("location", path);
+    let parsebin = make("parsebin")?;
+    let parse = make("h264parse")?;
+    let filter = make("capsfilter")?;
+    filter.set_property("caps", gst::Caps::builder("video/x-h264").field("stream-format", "avc").field("alignment", "au").build());
+    let sink = gst_app::AppSink::builder().sync(false).max_buffers(64).build();
+    pipeline.add_many([&filesrc, &parsebin, &parse, &filter, sink.upcast_ref()]).map_err(|e| e.to_string())?;
+    filesrc.link(&parsebin).map_err(|e| e.to_string())?;
+    gst::Element::link_many([&parse, &filter, sink.upcast_ref()]).map_err(|e| e.to_string())?;
+
+    // The first H.264 pad goes to the appsink, everything else to fakesinks.
+    // parsebin exposes a file's pads together, so a file whose first pad
+    // came a while ago and none was H.264 has none.
+    let first_pad: std::sync::Arc<std::sync::Mutex<Option<Instant>>> = std::sync::Arc::default();
+    let pad_seen = std::sync::Arc::clone(&first_pad);
+    let weak = pipeline.downgrade();
+    let parse_sink = parse.static_pad("sink").ok_or("h264parse has no sink pad")?;
+    parsebin.connect_pad_added(move |_, pad| {
+        let Some(pipeline) = weak.upgrade() else { return };
+        pad_seen.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(Instant::now);
+        let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+        let is_h264 = caps.structure(0).is_some_and(|s| s.name() == "video/x-h264");
+        if is_h264 && !parse_sink.is_linked() && pad.link(&parse_sink).is_ok() {
+            return;
+        }
+        let Ok(discard) = gst::ElementFactory::make("fakesink").property("sync", false).property("async", false).build() else { return };
+        if pipeline.add(&discard).is_ok() && discard.sync_state_with_parent().is_ok()
+            && let Some(sink_pad) = discard.static_pad("sink")
+        {
+            let _ = pad.link(&sink_pad);
+        }
+    });
+
+
+    pipeline.set_state(gst::State::Playing).map_err(|_| format!("GStreamer could not open {name}"))?;
+    let bus = pipeline.bus().ok_or("the pipeline has no bus")?;
+    let started = Instant::now();
+    let mut keyframes = Vec::new();
+    let mut avc_profile = None;
+    let mut size = (0, 0);
+    let mut video_bytes = 0u64;
+    loop {
+        if started.elapsed() > limit {
+            return Err(format!("indexing the key frames of {name} took longer than {} s", limit.as_secs()));
+        }
+        if let Some(message) = bus.pop_filtered(&[gst::MessageType::Error]) {
+            if let gst::MessageView::Error(error) = message.view() {
+                return Err(format!("GStreamer could not read {name}: {}", error.error()));
+            }
+        }
+        if sink.is_eos() {
+            break;
+        }
+        let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(100)) else {
+            // parsebin exposed its pads a while ago and none was H.264: there is none.
+            let linked = parse.static_pad("sink").is_some_and(|pad| pad.is_linked());
+            let settled = first_pad.lock().unwrap_or_else(|p| p.into_inner()).is_some_and(|at| at.elapsed() > Duration::from_secs(2));
+            if !linked && settled {
+                return Err(format!("{name} has no H.264 video stream to copy"));
+            }
+            continue;
+        };
+        let Some(buffer) = sample.buffer() else { continue };
+        video_bytes += buffer.size() as u64;
+        if avc_profile.is_none()
+            && let Some(structure) = sample.caps().and_then(|caps| caps.structure(0))
+        {
+            if let Ok(data) = structure.get::<gst::Buffer>("codec_data")
+                && let Ok(map) = data.map_readable()
+                && map.len() >= 4
+            {
+                avc_profile = Some([map[1], map[2], map[3]]);
+            }
+            let int = |field: &str| structure.get::<i32>(field).ok().and_then(|value| u32::try_from(value).ok()).unwrap_or(0);
+            size = (int("width"), int("height"));
+        }
+        if buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) {
+            continue;
+        }
+        let Some(pts) = buffer.pts() else { continue };
+        let time = sample.segment().and_then(|segment| segment.downcast_ref::<gst::ClockTime>().and_then(|s| s.to_stream_time(pts))).unwrap_or(pts);
+        keyframes.push(time.nseconds());
+    }
+    let avc_profile = avc_profile.ok_or_else(|| format!("{name} has no H.264 video stream to copy"))?;
+    keyframes.sort_unstable();
+    keyframes.dedup();
+    if keyframes.is_empty() {
+        return Err(format!("{name} has no H.264 key frames"));
+    }
+    Ok(KeyframeIndex { keyframes_ns: keyframes, avc_profile, width: size.0, height: size.1, video_bytes })
+}

@@ -1,0 +1,205 @@
+//! Remuxed HLS: the source's H.264 copied into fMP4 segments cut at its own
+//! key frames. The proof that nothing was encoded again: every decoded
+//! frame of the joined segments hashes the same as the source's, at the
+//! same time.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use hearth_media::hls::keyframes::{self, KeyframeIndex};
+use hearth_media::hls::{Job, Rendition, SegmentFormat, SegmentGrid, TranscodeManager, TranscodeSettings, VideoEncoder, media_playlist};
+
+const REQUEST_LIMIT: Duration = Duration::from_secs(60);
+const SCAN_LIMIT: Duration = Duration::from_secs(60);
+
+fn manager() -> TranscodeManager {
+    TranscodeManager::new(TranscodeSettings {
+        max_concurrent: 2,
+        idle_stop: Duration::from_secs(30),
+        forget_after: Duration::from_secs(600),
+        encoder: VideoEncoder::X264enc,
+    })
+}
+
+fn job(path: &Path, duration_ms: u64, size: (u32, u32), index: &KeyframeIndex) -> Job {
+    Job {
+        path: path.to_owned(),
+        duration_ms,
+        video: Some(size),
+        audio: true,
+        rendition: Rendition::Original,
+        audio_track: 0,
+        encoder: VideoEncoder::X264enc,
+        grid: SegmentGrid::from_keyframes(&index.keyframes_ns, duration_ms),
+        format: SegmentFormat::Fmp4,
+    }
+}
+
+/// Makes a 12 s Matroska film with B-frames (two between references) and a key
+/// frame every second, made once per test run.
+fn b_frame_film() -> PathBuf {
+    common::made_once(
+        "b-frames-12s.mkv",
+        &[
+            "videotestsrc", "num-buffers=300", "pattern=ball", "!", "video/x-raw,width=320,height=240,framerate=25/1", "!",
+            "x264enc", "bframes=2", "b-adapt=false", "key-int-max=25", "!", "video/x-h264,profile=high", "!", "queue", "!", "mux.",
+            "audiotestsrc", "num-buffers=517", "samplesperbuffer=1024", "!", "audio/x-raw,rate=44100", "!", "lamemp3enc", "!", "queue", "!", "mux.",
+            "matroskamux", "name=mux", "!", "filesink",
+        ],
+    )
+}
+
+/// Fetches the init segment and every media segment, in `order`, and
+/// writes them joined in segment order to a file named `name`; a transport
+/// stream has no init segment.
+fn remux(name: &str, job: &Job, order: &[u32]) -> PathBuf {
+    let manager = manager();
+    let key = (name.to_owned(), Rendition::Original);
+    let cancel = AtomicBool::new(false);
+    let deadline = || Instant::now() + REQUEST_LIMIT;
+    let init = manager.init_segment(&key, job, deadline(), &cancel).expect("init segment");
+    let mut segments = vec![Vec::new(); order.len()];
+    for &n in order {
+        segments[n as usize] = manager.media_segment(&key, job, n, deadline(), &cancel).expect("segment").to_vec();
+    }
+    let extension = if job.format == SegmentFormat::Ts { "ts" } else { "mp4" };
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.{extension}"));
+    let mut bytes = if job.format == SegmentFormat::Ts { Vec::new() } else { init.to_vec() };
+    for segment in &segments {
+        bytes.extend_from_slice(segment);
+    }
+    std::fs::write(&path, bytes).expect("write the joined segments");
+    path
+}
+
+/// Decoded video frames as (presentation time in ms, MD5 of the picture).
+fn frame_hashes(path: &Path) -> Vec<(i64, String)> {
+    let output = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-map", "0:v:0", "-f", "framemd5", "-"])
+        .output()
+        .expect("ffmpeg runs: install ffmpeg");
+    assert!(output.status.success(), "ffmpeg could not decode {}: {}", path.display(), String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8(output.stdout).expect("framemd5 is text");
+    let mut time_base = 1.0;
+    let mut frames = Vec::new();
+    for line in text.lines() {
+        if let Some(base) = line.strip_prefix("#tb 0: ") {
+            let (num, den) = base.split_once('/').expect("time base");
+            time_base = num.trim().parse::<f64>().unwrap() / den.trim().parse::<f64>().unwrap();
+            continue;
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        let pts: f64 = fields[2].parse().expect("pts");
+        frames.push(((pts * time_base * 1000.0).round() as i64, fields[5].to_owned()));
+    }
+    frames
+}
+
+/// Asserts that `copy` contains exactly the source's pictures at the source's
+/// times, give or take `shift_ms` for all of them.
+///
+/// The segments give reordered frames negative composition offsets, as
+/// CMAF does, so that a segment's first picture is shown at its `tfdt`.
+/// FFmpeg's MP4 reader moves every picture later by the largest negative
+/// offset instead of shifting decode times, which makes the allowed shift.
+fn assert_same_pictures(source: &Path, copy: &Path, shift_ms: i64) {
+    let expected = frame_hashes(source);
+    let got = frame_hashes(copy);
+    assert_eq!(got.len(), expected.len(), "frame count of {} against {}", copy.display(), source.display());
+    let offset = got[0].0 - expected[0].0;
+    assert!((0..=shift_ms).contains(&offset), "the copy starts {offset} ms after the source");
+    for (index, ((got_ms, got_hash), (want_ms, want_hash))) in got.iter().zip(&expected).enumerate() {
+        assert_eq!(got_hash, want_hash, "frame {index} at {got_ms} ms differs: the video was not copied as it is");
+        assert!((got_ms - offset - want_ms).abs() <= 1, "frame {index} is at {got_ms} ms, the source's at {want_ms} ms + {offset} ms");
+    }
+}
+
+#[test]
+fn avi_remux_copies_every_frame() {
+    let source = common::sample("movie2/movie-hello.avi");
+    let index = keyframes::scan(&source, SCAN_LIMIT).expect("index the AVI's key frames");
+    assert_eq!(index.codecs(), "avc1.64001f", "High profile, level 3.1");
+    assert_eq!((index.width, index.height), (1024, 576));
+    assert!(index.keyframes_ns.len() >= 10, "{:?}", index.keyframes_ns);
+    let job = job(&source, 8360, (1024, 576), &index);
+    let count = job.grid.count(job.duration_ms);
+    assert!(count >= 2, "8.36 s makes at least two segments");
+    let copy = remux("avi-original", &job, &(0..count).collect::<Vec<_>>());
+
+    let probe = common::ffprobe(&copy);
+    let video = common::ffprobe_stream(&probe, "video").expect("video stream");
+    assert_eq!((video["codec_name"].as_str(), video["profile"].as_str()), (Some("h264"), Some("High")));
+    let audio = common::ffprobe_stream(&probe, "audio").expect("audio stream");
+    assert_eq!(audio["codec_name"], "aac");
+    assert_same_pictures(&source, &copy, 0);
+}
+
+#[test]
+fn b_frames_survive_the_copy_and_a_seek() {
+    let source = b_frame_film();
+    let index = keyframes::scan(&source, SCAN_LIMIT).expect("index the film's key frames");
+    assert_eq!(index.keyframes_ns.len(), 12, "a key frame every second: {:?}", index.keyframes_ns);
+    let job = job(&source, 12_000, (320, 240), &index);
+    // Boundaries at 0, 2, 6 and 10 s: the fixed grid's times are key frames here.
+    assert_eq!(job.grid, SegmentGrid::Keyframes(vec![0, 2_000_000_000, 6_000_000_000, 10_000_000_000].into()));
+    let playlist = media_playlist(&job.grid, job.format, job.duration_ms, None);
+    assert!(playlist.contains("#EXTINF:4.000,\n2.m4s\n#EXTINF:2.000,\n3.m4s\n"), "{playlist}");
+
+    // Segment 2 first: the pipeline starts with a seek to 6 s, then starts
+    // again from the beginning for segment 0.
+    let copy = remux("b-frames-original", &job, &[2, 0, 1, 3]);
+    let packets = common::ffprobe_with(&copy, &["-select_streams", "v:0", "-show_packets"]);
+    let reordered = packets["packets"].as_array().expect("packets").iter().any(|packet| packet["pts"] != packet["dts"]);
+    assert!(reordered, "the copy lost its B-frame reordering");
+    // One frame (40 ms): the largest negative offset of this B-frame pattern.
+    assert_same_pictures(&source, &copy, 40);
+}
+
+#[test]
+fn transport_stream_segments_carry_the_same_pictures() {
+    let source = b_frame_film();
+    let index = keyframes::scan(&source, SCAN_LIMIT).expect("index the film's key frames");
+    let ts_job = Job { format: SegmentFormat::Ts, ..job(&source, 12_000, (320, 240), &index) };
+    let copy = remux("b-frames-original-ts", &ts_job, &[0, 1, 3, 2]);
+    let probe = common::ffprobe(&copy);
+    assert_eq!(probe["format"]["format_name"], "mpegts");
+    let video = common::ffprobe_stream(&probe, "video").expect("video stream");
+    assert_eq!((video["codec_name"].as_str(), video["profile"].as_str()), (Some("h264"), Some("High")));
+    let audio = common::ffprobe_stream(&probe, "audio").expect("audio stream");
+    assert_eq!((audio["codec_name"].as_str(), audio["profile"].as_str()), (Some("aac"), Some("LC")));
+    let duration = common::number(&probe["format"]["duration"]).expect("duration");
+    assert!((duration - 12.0).abs() < 0.2, "the joined segments last {duration} s");
+    assert_same_pictures(&source, &copy, 0);
+
+    // A transcoded rendition in transport stream segments plays too.
+    let avi = common::sample("movie2/movie-hello.avi");
+    let transcode = Job {
+        rendition: Rendition::P360,
+        grid: SegmentGrid::Fixed,
+        format: SegmentFormat::Ts,
+        ..job(&avi, 8360, (1024, 576), &keyframes::scan(&avi, SCAN_LIMIT).expect("index"))
+    };
+    let joined = remux("avi-360p-ts", &transcode, &[0, 1, 2]);
+    let probe = common::ffprobe(&joined);
+    let video = common::ffprobe_stream(&probe, "video").expect("video stream");
+    assert_eq!((video["width"].as_u64(), video["height"].as_u64()), (Some(640), Some(360)));
+    let duration = common::number(&probe["format"]["duration"]).expect("duration");
+    assert!((duration - 8.36).abs() < 0.3, "the joined segments last {duration} s");
+}
+
+#[test]
+fn a_file_without_h264_has_no_index() {
+    let ogg = common::sample("movie2/movie-hello.ogg");
+    let error = keyframes::scan(&ogg, SCAN_LIMIT).expect_err("Theora is not H.264");
+    assert!(error.contains("movie-hello.ogg"), "the error names the file: {error}");
+    assert!(error.contains("H.264"), "the error says what is missing: {error}");
+}
