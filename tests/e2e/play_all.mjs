@@ -5,7 +5,9 @@
 //
 // Inputs (environment): as play.mjs (HEARTH_URL, HEARTH_CA, HEARTH_PAIR_LINK,
 // HEARTH_PASSWORD, HEARTH_USER, HEARTH_TIMEOUT_MS, HEARTH_CHROMIUM), and
-// HEARTH_KIND: `video` (default) or `audio`, the kind of item to play.
+// HEARTH_KIND: `video` (default) or `audio`, the kind of item to play, and
+// HEARTH_NATIVE_HLS=1 to hide Media Source Extensions from the page, so that
+// the library page reports a native HLS player, as Safari on an iPhone does.
 //
 // Output: one JSON line on stdout: `{results: [...], console_errors, ...}`
 // with, per video, the playback mode, the element's frame size, the time
@@ -25,6 +27,12 @@ await runWithChromium("play_all.mjs", config, (browser) => playAll(browser, conf
 async function playAll(browser, config) {
   const record = await openContext(browser, config.timeoutMs);
   const { page } = record;
+  if (process.env.HEARTH_NATIVE_HLS === "1") {
+    await page.addInitScript(() => {
+      delete window.MediaSource;
+      delete window.ManagedMediaSource;
+    });
+  }
   const account = { name: config.user, password: config.password };
   await pairWithLink(page, config.pairLink, account);
   await signIn(page, account);

@@ -147,6 +147,7 @@ fn run(options: &Options) -> anyhow::Result<()> {
         encoder: VideoEncoder::X264enc,
         grid: hearth_media::hls::SegmentGrid::Fixed,
         format: hearth_media::hls::SegmentFormat::Fmp4,
+        origin_ns: 0,
     };
     let (out_width, out_height) = output_size(options.rendition, options.width, options.height)
         .context("the rendition has no output size for this frame size")?;

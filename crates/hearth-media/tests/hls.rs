@@ -27,7 +27,7 @@ fn manager(max_concurrent: usize, idle_stop: Duration) -> TranscodeManager {
 }
 
 fn job(path: PathBuf, duration_ms: u64, size: Option<(u32, u32)>, audio: bool, rendition: Rendition) -> Job {
-    Job { path, duration_ms, video: size, audio, rendition, audio_track: 0, encoder: VideoEncoder::X264enc, grid: SegmentGrid::Fixed, format: hearth_media::hls::SegmentFormat::Fmp4 }
+    Job { path, duration_ms, video: size, audio, rendition, audio_track: 0, encoder: VideoEncoder::X264enc, grid: SegmentGrid::Fixed, format: hearth_media::hls::SegmentFormat::Fmp4, origin_ns: 0 }
 }
 
 fn deadline() -> Instant {

@@ -26,6 +26,8 @@ fn manager() -> TranscodeManager {
 }
 
 fn job(path: &Path, duration_ms: u64, size: (u32, u32), index: &KeyframeIndex) -> Job {
+    let origin_ns = keyframes::start_time(path, SCAN_LIMIT).expect("the film's start time");
+    let keyframes: Vec<u64> = index.keyframes_ns.iter().map(|time| time.saturating_sub(origin_ns)).collect();
     Job {
         path: path.to_owned(),
         duration_ms,
@@ -34,8 +36,9 @@ fn job(path: &Path, duration_ms: u64, size: (u32, u32), index: &KeyframeIndex) -
         rendition: Rendition::Original,
         audio_track: 0,
         encoder: VideoEncoder::X264enc,
-        grid: SegmentGrid::from_keyframes(&index.keyframes_ns, duration_ms),
+        grid: SegmentGrid::from_keyframes(&keyframes, duration_ms),
         format: SegmentFormat::Fmp4,
+        origin_ns,
     }
 }
 
@@ -202,4 +205,43 @@ fn a_file_without_h264_has_no_index() {
     let error = keyframes::scan(&ogg, SCAN_LIMIT).expect_err("Theora is not H.264");
     assert!(error.contains("movie-hello.ogg"), "the error names the file: {error}");
     assert!(error.contains("H.264"), "the error says what is missing: {error}");
+}
+
+#[test]
+fn late_start_counts_from_zero() {
+    // An MPEG program stream starts about 0.5 s into its clock.
+    let source = common::sample("movie2/movie-hello.mpeg");
+    let origin_ns = keyframes::start_time(&source, SCAN_LIMIT).expect("start time");
+    assert!((400_000_000..700_000_000).contains(&origin_ns), "the MPEG sample starts at {origin_ns} ns");
+    let transcode = Job {
+        path: source,
+        duration_ms: 8308,
+        video: Some((640, 480)),
+        audio: true,
+        rendition: Rendition::P360,
+        audio_track: 0,
+        encoder: VideoEncoder::X264enc,
+        grid: SegmentGrid::Fixed,
+        format: SegmentFormat::Ts,
+        origin_ns,
+    };
+    let joined = remux("mpeg-360p-ts", &transcode, &[0, 2, 1]);
+    let packets = common::ffprobe_with(&joined, &["-show_packets"]);
+    let first = |stream: u64| -> f64 {
+        packets["packets"].as_array().expect("packets").iter().filter(|p| p["stream_index"] == stream).filter_map(|p| common::number(&p["pts_time"])).fold(f64::MAX, f64::min)
+    };
+    let offset = hearth_media::hls::TS_TIME_OFFSET as f64 / 90_000.0;
+    assert!((first(0) - offset).abs() < 0.05, "the video starts at {} s, not at the transport stream offset", first(0));
+    assert!((first(1) - offset).abs() < 0.05, "the audio starts at {} s, not at the transport stream offset", first(1));
+    // Segment 1 starts at 2 s in the film, whatever the file's own clock says.
+    let ts_one = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mpeg-360p-ts-segment-1.ts");
+    let manager = manager();
+    let cancel = AtomicBool::new(false);
+    let one = manager
+        .media_segment(&("mpeg-one".to_owned(), Rendition::P360), &transcode, 1, Instant::now() + REQUEST_LIMIT, &cancel)
+        .expect("segment 1");
+    std::fs::write(&ts_one, one.as_slice()).expect("write segment 1");
+    let probe = common::ffprobe_with(&ts_one, &["-select_streams", "v:0", "-show_packets"]);
+    let start = probe["packets"].as_array().expect("packets").iter().filter_map(|p| common::number(&p["pts_time"])).fold(f64::MAX, f64::min);
+    assert!((start - offset - 2.0).abs() < 0.05, "segment 1 starts at {} s of the film", start - offset);
 }

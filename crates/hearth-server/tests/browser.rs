@@ -117,6 +117,32 @@ fn chromium_plays_and_seeks_every_sample_video() {
 }
 
 #[test]
+fn chromium_plays_transport_streams_natively() {
+    common::require_samples();
+    require_playwright();
+    let server = Server::start_with(&[Path::new(SAMPLES)], &[]);
+    server.wait_for_scan();
+    let result = run_script(&server, PLAY_ALL_SCRIPT, &[("HEARTH_NATIVE_HLS", "1")]);
+
+    let results = result["results"].as_array().expect("results");
+    let hls: Vec<&serde_json::Value> = results.iter().filter(|video| video["mode"] == "hls").collect();
+    assert_eq!(hls.len(), 3, "the AVI, MPEG and Ogg samples go through HLS: {results:#?}");
+    for video in results {
+        let name = format!("{} ({})", video["title"], video["mime"]);
+        assert!(video["error"].is_null(), "{name} failed: {}", video["error"]);
+        assert!(video["video_width"].as_u64().is_some_and(|w| w > 0), "{name} has no picture: {video}");
+        let target = video["seek_target"].as_f64().expect("seek_target");
+        assert!(video["after_seek"].as_f64().is_some_and(|after| after > target), "{name} did not play on after the seek: {video}");
+    }
+    for video in hls {
+        let source = video["source"].as_str().expect("source");
+        assert!(source.ends_with("master.m3u8"), "the native player got the playlist itself: {video}");
+    }
+    let errors = result["console_errors"].as_array().expect("console_errors");
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+}
+
+#[test]
 fn chromium_plays_and_seeks_wma_through_hls() {
     require_playwright();
     let library = tempfile::tempdir().expect("library");

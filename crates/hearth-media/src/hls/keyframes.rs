@@ -149,3 +149,91 @@ fn run(path: &Path, name: &str, pipeline: &gst::Pipeline, limit: Duration) -> Re
     }
     Ok(KeyframeIndex { keyframes_ns: keyframes, avc_profile, width: size.0, height: size.1, video_bytes })
 }
+
+/// Returns the stream time at which `path` starts: the earliest first time
+/// stamp of its audio and video streams, as FFmpeg's `start_time`. An MPEG
+/// program stream, for one, starts near 0.5 s. HLS playlists count from 0,
+/// so every segment's times are taken relative to this.
+pub fn start_time(path: &Path, limit: Duration) -> Result<u64, String> {
+    crate::init().map_err(|error| error.to_string())?;
+    let name = path.display().to_string();
+    let pipeline = gst::Pipeline::with_name("hearth-start-time");
+    let result = first_times(path, &name, &pipeline, limit);
+    let _ = pipeline.set_state(gst::State::Null);
+    result
+}
+
+fn first_times(path: &Path, name: &str, pipeline: &gst::Pipeline, limit: Duration) -> Result<u64, String> {
+    use std::sync::{Arc, Mutex};
+
+    let make = |factory: &str| {
+        gst::ElementFactory::make(factory)
+            .build()
+            .map_err(|_| format!("the GStreamer element {factory} is missing: install the GStreamer plug-ins (scripts/install-deps)"))
+    };
+    let filesrc = make("filesrc")?;
+    filesrc.set_property("location", path);
+    let parsebin = make("parsebin")?;
+    pipeline.add_many([&filesrc, &parsebin]).map_err(|e| e.to_string())?;
+    filesrc.link(&parsebin).map_err(|e| e.to_string())?;
+
+    // One slot per audio or video pad: its first buffer's stream time.
+    let firsts: Arc<Mutex<Vec<Option<u64>>>> = Arc::default();
+    let pad_firsts = Arc::clone(&firsts);
+    let weak = pipeline.downgrade();
+    parsebin.connect_pad_added(move |_, pad| {
+        let Some(pipeline) = weak.upgrade() else { return };
+        let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+        let media = caps.structure(0).map(|s| s.name().to_string()).unwrap_or_default();
+        if media.starts_with("video/") || media.starts_with("audio/") {
+            let slot = {
+                let mut firsts = pad_firsts.lock().unwrap_or_else(|p| p.into_inner());
+                firsts.push(None);
+                firsts.len() - 1
+            };
+            let record = Arc::clone(&pad_firsts);
+            pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+                let Some(gst::PadProbeData::Buffer(buffer)) = &info.data else { return gst::PadProbeReturn::Ok };
+                let Some(time) = buffer.pts().or(buffer.dts()) else { return gst::PadProbeReturn::Ok };
+                let stream_time = pad
+                    .sticky_event::<gst::event::Segment>(0)
+                    .and_then(|event| event.segment().downcast_ref::<gst::ClockTime>().and_then(|s| s.to_stream_time(time)))
+                    .unwrap_or(time);
+                record.lock().unwrap_or_else(|p| p.into_inner())[slot] = Some(stream_time.nseconds());
+                gst::PadProbeReturn::Remove
+            });
+        }
+        let Ok(discard) = gst::ElementFactory::make("fakesink").property("sync", false).property("async", false).build() else { return };
+        if pipeline.add(&discard).is_ok() && discard.sync_state_with_parent().is_ok()
+            && let Some(sink_pad) = discard.static_pad("sink")
+        {
+            let _ = pad.link(&sink_pad);
+        }
+    });
+
+    pipeline.set_state(gst::State::Playing).map_err(|_| format!("GStreamer could not open {name}"))?;
+    let bus = pipeline.bus().ok_or("the pipeline has no bus")?;
+    let started = Instant::now();
+    let mut all_since: Option<Instant> = None;
+    loop {
+        if let Some(message) = bus.timed_pop_filtered(gst::ClockTime::from_mseconds(20), &[gst::MessageType::Error, gst::MessageType::Eos]) {
+            if let gst::MessageView::Error(error) = message.view() {
+                return Err(format!("GStreamer could not read {name}: {}", error.error()));
+            }
+            break;
+        }
+        let firsts = firsts.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if !firsts.is_empty() && firsts.iter().all(Option::is_some) {
+            // parsebin exposes pads together; wait a moment for late ones.
+            let since = *all_since.get_or_insert_with(Instant::now);
+            if since.elapsed() > Duration::from_millis(100) {
+                break;
+            }
+        }
+        if started.elapsed() > limit {
+            break;
+        }
+    }
+    let earliest = firsts.lock().unwrap_or_else(|p| p.into_inner()).iter().flatten().min().copied();
+    earliest.ok_or_else(|| format!("{name} has no audio or video time stamps"))
+}

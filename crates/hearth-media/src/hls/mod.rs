@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 pub use crypt::{KEY_LEN, encrypt_segment};
+pub use ts::TIME_OFFSET as TS_TIME_OFFSET;
 pub use pipeline::{Job, VideoEncoder};
 pub use plan::{
     AUDIO_BPS, AudioCodec, ClientCapabilities, Container, FIRST_SEGMENT_SECONDS, HlsSupport, MAX_AUDIO_TRACK, PlaybackPlan, Rendition,

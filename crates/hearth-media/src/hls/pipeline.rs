@@ -39,6 +39,12 @@ use super::transcoder::Transcoder;
 /// Time limit for the pipeline to open the file and to finish a seek.
 const PREROLL_LIMIT: Duration = Duration::from_secs(20);
 
+/// How far before a segment a transcode seeks. Some demuxers (MPEG program
+/// streams) land just before the target without regard to key frames, so
+/// the decoder's first picture would come at the next key frame, past the
+/// segment's start. Frames before the segment are encoded and dropped.
+const SEEK_LEAD: Duration = Duration::from_secs(1);
+
 /// An H.264 encoder element that Hearth can configure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -117,6 +123,9 @@ pub struct Job {
     pub grid: SegmentGrid,
     /// Container of the media segments.
     pub format: SegmentFormat,
+    /// Stream time at which the file starts ([`super::keyframes::start_time`]):
+    /// segment times count from it.
+    pub origin_ns: u64,
 }
 
 impl Job {
@@ -179,13 +188,13 @@ fn build_and_start(
     filesrc.link(&decodebin).map_err(|e| e.to_string())?;
 
     let video_entry = if job.copies_video() {
-        Some(copy_branch(pipeline, &transcoder, generation)?)
+        Some(copy_branch(job, pipeline, &transcoder, generation)?)
     } else if job.has_video() {
         Some(video_branch(job, start, pipeline, &transcoder, generation)?)
     } else {
         None
     };
-    let audio_entry = if job.audio { Some(audio_branch(pipeline, &transcoder, generation)?) } else { None };
+    let audio_entry = if job.audio { Some(audio_branch(job, pipeline, &transcoder, generation)?) } else { None };
 
     let bus_transcoder = transcoder.clone();
     let bus = pipeline.bus().ok_or("the pipeline has no bus")?;
@@ -257,10 +266,14 @@ fn build_and_start(
     pipeline.set_state(gst::State::Paused).map_err(|_| format!("GStreamer could not open {name}"))?;
     wait_for_preroll(pipeline, &name, &failed)?;
     if start > 0 {
-        let position = gst::ClockTime::from_nseconds(job.grid.start_ns(start));
-        // A copy starts at the key frame that opens the segment; a transcode
-        // decodes from the key frame before and starts at the exact time.
-        let exactness = if job.copies_video() { gst::SeekFlags::KEY_UNIT | gst::SeekFlags::SNAP_BEFORE } else { gst::SeekFlags::ACCURATE };
+        // A copy starts at the key frame that opens the segment. A transcode
+        // starts a little earlier, so that it has a picture at the segment's start.
+        let (lead, exactness) = if job.copies_video() {
+            (0, gst::SeekFlags::KEY_UNIT | gst::SeekFlags::SNAP_BEFORE)
+        } else {
+            (SEEK_LEAD.as_nanos() as u64, gst::SeekFlags::ACCURATE)
+        };
+        let position = gst::ClockTime::from_nseconds(job.origin_ns + job.grid.start_ns(start).saturating_sub(lead));
         pipeline
             .seek_simple(gst::SeekFlags::FLUSH | exactness, position)
             .map_err(|_| format!("{name} cannot be seeked to {position}"))?;
@@ -348,25 +361,25 @@ fn video_branch(
     let h264_filter = make("capsfilter")?;
     h264_filter.set_property("caps", &h264_caps);
     let tail = queue(Duration::from_secs(5))?;
-    let sink = appsink(Kind::Video, &gst::Caps::new_empty_simple("video/x-h264"), transcoder, generation);
+    let sink = appsink(Kind::Video, &gst::Caps::new_empty_simple("video/x-h264"), job.origin_ns, transcoder, generation);
 
     let elements = [&head, &deinterlace, &convert, &scale, &raw_filter, &encoder, &parse, &h264_filter, &tail, sink.upcast_ref()];
     pipeline.add_many(elements).map_err(|e| e.to_string())?;
     gst::Element::link_many(elements).map_err(|_| format!("GStreamer could not link the {} encoder", job.encoder.factory()))?;
 
-    force_idr_at_boundaries(&raw_filter, &encoder, job.grid.clone(), start);
+    force_idr_at_boundaries(&raw_filter, &encoder, job.grid.clone(), job.origin_ns, start);
     Ok(head)
 }
 
 /// Builds the branch that copies the source's H.264; returns its first element.
-fn copy_branch(pipeline: &gst::Pipeline, transcoder: &Weak<Transcoder>, generation: u64) -> Result<gst::Element, String> {
+fn copy_branch(job: &Job, pipeline: &gst::Pipeline, transcoder: &Weak<Transcoder>, generation: u64) -> Result<gst::Element, String> {
     let head = queue(Duration::from_secs(1))?;
     let parse = make("h264parse")?;
     let h264_caps = gst::Caps::builder("video/x-h264").field("stream-format", "avc").field("alignment", "au").build();
     let h264_filter = make("capsfilter")?;
     h264_filter.set_property("caps", &h264_caps);
     let tail = queue(Duration::from_secs(5))?;
-    let sink = appsink(Kind::Video, &gst::Caps::new_empty_simple("video/x-h264"), transcoder, generation);
+    let sink = appsink(Kind::Video, &gst::Caps::new_empty_simple("video/x-h264"), job.origin_ns, transcoder, generation);
     let elements = [&head, &parse, &h264_filter, &tail, sink.upcast_ref()];
     pipeline.add_many(elements).map_err(|e| e.to_string())?;
     gst::Element::link_many(elements).map_err(|_| "GStreamer could not link h264parse to copy the video".to_owned())?;
@@ -401,7 +414,7 @@ fn configure_encoder(encoder: &gst::Element, kbps: u32) {
 
 /// Sends a force-key-unit event to the encoder before the first frame of
 /// each segment.
-fn force_idr_at_boundaries(before: &gst::Element, encoder: &gst::Element, grid: SegmentGrid, start: u32) {
+fn force_idr_at_boundaries(before: &gst::Element, encoder: &gst::Element, grid: SegmentGrid, origin_ns: u64, start: u32) {
     let (Some(src), Some(encoder_sink)) = (before.static_pad("src"), encoder.static_pad("sink")) else { return };
     let next_boundary = Mutex::new(start);
     src.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
@@ -410,22 +423,23 @@ fn force_idr_at_boundaries(before: &gst::Element, encoder: &gst::Element, grid: 
         let Some(segment) = pad.sticky_event::<gst::event::Segment>(0) else { return gst::PadProbeReturn::Ok };
         let Some(segment) = segment.segment().downcast_ref::<gst::ClockTime>() else { return gst::PadProbeReturn::Ok };
         let Some(stream_time) = segment.to_stream_time(pts) else { return gst::PadProbeReturn::Ok };
+        let film_ns = stream_time.nseconds().saturating_sub(origin_ns);
         let mut next = next_boundary.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if stream_time.nseconds() + 1_000_000 >= grid.start_ns(*next) {
+        if film_ns + 1_000_000 >= grid.start_ns(*next) {
             // No running time: the encoder then makes its next frame, this
             // one, a key unit. With a running time, GStreamer 1.22 compares
             // it against frame times that x264enc shifts by 1000 hours, and
             // ignores every request after the first.
             let event = gst_video::DownstreamForceKeyUnitEvent::builder().all_headers(true).count(0).build();
             encoder_sink.send_event(event);
-            *next = grid.segment_of_ns(stream_time.nseconds() + 1_000_000) + 1;
+            *next = grid.segment_of_ns(film_ns + 1_000_000) + 1;
         }
         gst::PadProbeReturn::Ok
     });
 }
 
 /// Builds the audio branch; returns its first element.
-fn audio_branch(pipeline: &gst::Pipeline, transcoder: &Weak<Transcoder>, generation: u64) -> Result<gst::Element, String> {
+fn audio_branch(job: &Job, pipeline: &gst::Pipeline, transcoder: &Weak<Transcoder>, generation: u64) -> Result<gst::Element, String> {
     let head = queue(Duration::from_secs(1))?;
     let convert = make("audioconvert")?;
     let resample = make("audioresample")?;
@@ -435,7 +449,7 @@ fn audio_branch(pipeline: &gst::Pipeline, transcoder: &Weak<Transcoder>, generat
     let parse = make("aacparse")?;
     let tail = queue(Duration::from_secs(5))?;
     let caps = gst::Caps::builder("audio/mpeg").field("mpegversion", 4i32).field("stream-format", "raw").build();
-    let sink = appsink(Kind::Audio, &caps, transcoder, generation);
+    let sink = appsink(Kind::Audio, &caps, job.origin_ns, transcoder, generation);
     let elements = [&head, &convert, &resample, &raw_filter, &encoder, &parse, &tail, sink.upcast_ref()];
     pipeline.add_many(elements).map_err(|e| e.to_string())?;
     gst::Element::link_many(elements).map_err(|_| "GStreamer could not link the AAC encoder".to_owned())?;
@@ -453,7 +467,7 @@ fn aac_encoder() -> Result<gst::Element, String> {
     Ok(encoder)
 }
 
-fn appsink(kind: Kind, caps: &gst::Caps, transcoder: &Weak<Transcoder>, generation: u64) -> gst_app::AppSink {
+fn appsink(kind: Kind, caps: &gst::Caps, origin_ns: u64, transcoder: &Weak<Transcoder>, generation: u64) -> gst_app::AppSink {
     let sink = gst_app::AppSink::builder().caps(caps).sync(false).max_buffers(8).build();
     let on_sample = transcoder.clone();
     let on_eos = transcoder.clone();
@@ -462,7 +476,7 @@ fn appsink(kind: Kind, caps: &gst::Caps, transcoder: &Weak<Transcoder>, generati
             .new_sample(move |sink| {
                 let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
                 let Some(transcoder) = on_sample.upgrade() else { return Err(gst::FlowError::Flushing) };
-                let Some(timed) = timed_sample(kind, &sample) else { return Ok(gst::FlowSuccess::Ok) };
+                let Some(timed) = timed_sample(kind, &sample, origin_ns) else { return Ok(gst::FlowSuccess::Ok) };
                 transcoder.push(generation, timed)
             })
             .eos(move |_| {
@@ -475,8 +489,9 @@ fn appsink(kind: Kind, caps: &gst::Caps, transcoder: &Weak<Transcoder>, generati
     sink
 }
 
-/// Returns the stream time, data and codec set-up of one encoded frame.
-fn timed_sample(kind: Kind, sample: &gst::Sample) -> Option<Timed> {
+/// Returns the time in the film (stream time less `origin_ns`), data and
+/// codec set-up of one encoded frame.
+fn timed_sample(kind: Kind, sample: &gst::Sample, origin_ns: u64) -> Option<Timed> {
     let buffer = sample.buffer()?;
     // AVI carries decode times only, except on key frames; its H.264 has
     // no reordering, so a decode time is the presentation time.
@@ -489,7 +504,7 @@ fn timed_sample(kind: Kind, sample: &gst::Sample) -> Option<Timed> {
     let map = buffer.map_readable().ok()?;
     Some(Timed {
         kind,
-        time_ns: time.nseconds(),
+        time_ns: time.nseconds().saturating_sub(origin_ns),
         duration_ns: buffer.duration().map(|duration| duration.nseconds()),
         sync: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
         data: map.to_vec(),

@@ -132,6 +132,11 @@ impl Segmenter {
     /// Adds one frame and returns whatever it finished. Returns the frame's
     /// segment index too, for the caller's back-pressure.
     pub(crate) fn push(&mut self, frame: Timed) -> (u32, Output) {
+        // A run that starts at a seek begins a little early: frames before
+        // its first segment belong to segments made by another run.
+        if self.start > 0 && frame.time_ns + 1_000_000 < self.grid.start_ns(self.start) {
+            return (self.start, Output::default());
+        }
         // 1 ms of slack: a key frame forced at a boundary, or found there by
         // the key frame index, may carry a time rounded just below it.
         let by_time = self.segment_of(frame.time_ns);
@@ -329,7 +334,9 @@ mod tests {
     #[test]
     fn restart_numbers_from_start_segment() {
         let mut segmenter = Segmenter::new(SegmentGrid::Fixed, SegmentFormat::Fmp4, 10, true, false);
-        // A seek can deliver a frame from just before the boundary.
+        // The run seeks a second early; frames before segment 10 (38 s) are dropped.
+        segmenter.push(frame(Kind::Video, 37_000, true));
+        segmenter.push(frame(Kind::Video, 37_960, false));
         let (segment, _) = segmenter.push(frame(Kind::Video, 39_990, true));
         assert_eq!(segment, 10);
         segmenter.push(frame(Kind::Video, 40_033, false));

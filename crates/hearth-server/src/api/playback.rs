@@ -76,11 +76,13 @@ pub struct Playbacks {
 }
 
 /// Key frame indexes of H.264 files by content hash: in memory, and as
-/// JSON files in the data folder when it is known.
+/// JSON files in the data folder when it is known. Also the start times of
+/// files, which every HLS playback needs.
 #[derive(Default)]
 pub struct KeyframeIndexes {
     dir: Option<std::path::PathBuf>,
     known: Mutex<HashMap<String, IndexState>>,
+    starts: Mutex<HashMap<String, u64>>,
 }
 
 #[derive(Clone)]
@@ -90,7 +92,32 @@ enum IndexState {
     Failed(Instant),
 }
 
+/// Time limit for finding a file's start time.
+const START_LIMIT: Duration = Duration::from_secs(5);
+
 impl KeyframeIndexes {
+    /// Returns the stream time at which `path` (content hash `sha256`)
+    /// starts; 0 when it cannot be read, as most files start there.
+    pub async fn start_time(&self, path: std::path::PathBuf, sha256: &str) -> u64 {
+        if let Some(start) = self.starts.lock().unwrap_or_else(|p| p.into_inner()).get(sha256) {
+            return *start;
+        }
+        let shown = path.display().to_string();
+        let start = match tokio::task::spawn_blocking(move || keyframes::start_time(&path, START_LIMIT)).await {
+            Ok(Ok(start)) => start,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "start time not found; segments count from 0");
+                0
+            }
+            Err(error) => {
+                tracing::warn!(path = %shown, %error, "start time lookup failed; segments count from 0");
+                0
+            }
+        };
+        self.starts.lock().unwrap_or_else(|p| p.into_inner()).insert(sha256.to_owned(), start);
+        start
+    }
+
     fn file(&self, sha256: &str) -> Option<std::path::PathBuf> {
         // The hash comes from the catalog; only hex digits make a file name.
         let plain = !sha256.is_empty() && sha256.len() <= 128 && sha256.bytes().all(|b| b.is_ascii_hexdigit());
@@ -188,7 +215,7 @@ impl Playbacks {
 
     /// Keeps key frame indexes in `dir` as well, so they survive a restart.
     pub fn with_index_dir(mut self, dir: std::path::PathBuf) -> Self {
-        self.indexes = Arc::new(KeyframeIndexes { dir: Some(dir), known: Mutex::default() });
+        self.indexes = Arc::new(KeyframeIndexes { dir: Some(dir), ..KeyframeIndexes::default() });
         self
     }
 
@@ -410,8 +437,12 @@ pub async fn start(
 
     let size = file.probe.video.as_ref().and_then(|v| Some((v.width?, v.height?)));
     let encoder = state.playbacks.status().encoder;
+    let origin_ns = state.playbacks.indexes.start_time(file.path.clone(), &file.sha256).await;
     let grid = match &original {
-        Some(index) => SegmentGrid::from_keyframes(&index.keyframes_ns, duration_ms),
+        Some(index) => {
+            let keyframes: Vec<u64> = index.keyframes_ns.iter().map(|time| time.saturating_sub(origin_ns)).collect();
+            SegmentGrid::from_keyframes(&keyframes, duration_ms)
+        }
         None => SegmentGrid::Fixed,
     };
     let format = SegmentFormat::for_client(request.capabilities.hls);
@@ -425,6 +456,7 @@ pub async fn start(
         encoder,
         grid,
         format,
+        origin_ns,
     };
     state.playbacks.insert(
         &grant,
