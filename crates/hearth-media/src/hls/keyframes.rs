@@ -43,29 +43,41 @@ impl KeyframeIndex {
 /// after `limit`. Fails with a message naming the file when it has no
 /// H.264 stream, GStreamer cannot read it, or the time runs out.
 pub fn scan(path: &Path, limit: Duration) -> Result<KeyframeIndex, String> {
+    with_parsebin(path, "hearth-keyframes", |name, pipeline, parsebin| run(name, pipeline, parsebin, limit))
+}
+
+/// Runs `body` on a pipeline of `filesrc ! parsebin` reading `path`, and
+/// stops the pipeline afterwards whatever `body` returned.
+fn with_parsebin<T>(
+    path: &Path,
+    pipeline_name: &str,
+    body: impl FnOnce(&str, &gst::Pipeline, &gst::Element) -> Result<T, String>,
+) -> Result<T, String> {
     crate::init().map_err(|error| error.to_string())?;
     let name = path.display().to_string();
-    let pipeline = gst::Pipeline::with_name("hearth-keyframes");
-    let result = run(path, &name, &pipeline, limit);
+    let pipeline = gst::Pipeline::with_name(pipeline_name);
+    let result = (|| {
+        let filesrc = make("filesrc")?;
+        filesrc.set_property("location", path);
+        let parsebin = make("parsebin")?;
+        pipeline.add_many([&filesrc, &parsebin]).map_err(|e| e.to_string())?;
+        filesrc.link(&parsebin).map_err(|e| e.to_string())?;
+        body(&name, &pipeline, &parsebin)
+    })();
     let _ = pipeline.set_state(gst::State::Null);
     result
 }
 
-fn run(path: &Path, name: &str, pipeline: &gst::Pipeline, limit: Duration) -> Result<KeyframeIndex, String> {
-    let make = |factory: &str| {
-        gst::ElementFactory::make(factory)
-            .build()
-            .map_err(|_| format!("the GStreamer element {factory} is missing: install the GStreamer plug-ins (scripts/install-deps)"))
-    };
-    let filesrc = make("filesrc")?;
-    filesrc.set_property("location", path);
-    let parsebin = make("parsebin")?;
+fn make(factory: &'static str) -> Result<gst::Element, String> {
+    crate::element::make_element(factory).map_err(|error| error.to_string())
+}
+
+fn run(name: &str, pipeline: &gst::Pipeline, parsebin: &gst::Element, limit: Duration) -> Result<KeyframeIndex, String> {
     let parse = make("h264parse")?;
     let filter = make("capsfilter")?;
     filter.set_property("caps", gst::Caps::builder("video/x-h264").field("stream-format", "avc").field("alignment", "au").build());
     let sink = gst_app::AppSink::builder().sync(false).max_buffers(64).build();
-    pipeline.add_many([&filesrc, &parsebin, &parse, &filter, sink.upcast_ref()]).map_err(|e| e.to_string())?;
-    filesrc.link(&parsebin).map_err(|e| e.to_string())?;
+    pipeline.add_many([&parse, &filter, sink.upcast_ref()]).map_err(|e| e.to_string())?;
     gst::Element::link_many([&parse, &filter, sink.upcast_ref()]).map_err(|e| e.to_string())?;
 
     // The first H.264 pad goes to the appsink, everything else to fakesinks.
@@ -155,27 +167,11 @@ fn run(path: &Path, name: &str, pipeline: &gst::Pipeline, limit: Duration) -> Re
 /// program stream, for one, starts near 0.5 s. HLS playlists count from 0,
 /// so every segment's times are taken relative to this.
 pub fn start_time(path: &Path, limit: Duration) -> Result<u64, String> {
-    crate::init().map_err(|error| error.to_string())?;
-    let name = path.display().to_string();
-    let pipeline = gst::Pipeline::with_name("hearth-start-time");
-    let result = first_times(path, &name, &pipeline, limit);
-    let _ = pipeline.set_state(gst::State::Null);
-    result
+    with_parsebin(path, "hearth-start-time", |name, pipeline, parsebin| first_times(name, pipeline, parsebin, limit))
 }
 
-fn first_times(path: &Path, name: &str, pipeline: &gst::Pipeline, limit: Duration) -> Result<u64, String> {
+fn first_times(name: &str, pipeline: &gst::Pipeline, parsebin: &gst::Element, limit: Duration) -> Result<u64, String> {
     use std::sync::{Arc, Mutex};
-
-    let make = |factory: &str| {
-        gst::ElementFactory::make(factory)
-            .build()
-            .map_err(|_| format!("the GStreamer element {factory} is missing: install the GStreamer plug-ins (scripts/install-deps)"))
-    };
-    let filesrc = make("filesrc")?;
-    filesrc.set_property("location", path);
-    let parsebin = make("parsebin")?;
-    pipeline.add_many([&filesrc, &parsebin]).map_err(|e| e.to_string())?;
-    filesrc.link(&parsebin).map_err(|e| e.to_string())?;
 
     // One slot per audio or video pad: its first buffer's stream time.
     let firsts: Arc<Mutex<Vec<Option<u64>>>> = Arc::default();
