@@ -309,6 +309,24 @@ impl SessionManager {
         sessions.len()
     }
 
+    /// Returns every open session, for an admin view.
+    pub fn open_sessions(&self) -> Vec<Session> {
+        let now = self.clock.now();
+        let sessions = self.sessions.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut open: Vec<Session> = sessions
+            .values()
+            .filter(|entry| entry.session.expires_at > now)
+            .filter(|entry| {
+                self.revocations
+                    .check(entry.session.user_id, entry.session.device_id, entry.user_generation, entry.device_generation)
+                    .is_ok()
+            })
+            .map(|entry| entry.session.clone())
+            .collect();
+        open.sort_by_key(|session| session.opened_at);
+        open
+    }
+
     /// Returns the open sessions of `user`, for an admin view.
     pub fn sessions_of(&self, user: UserId) -> Vec<Session> {
         let now = self.clock.now();

@@ -88,6 +88,51 @@ pub struct Access {
     pub clock: Arc<dyn Clock>,
     /// Passkeys and the WebAuthn challenges in flight.
     pub passkeys: crate::api::passkeys::Passkeys,
+    /// The connection each session used last, for the security center.
+    pub activity: SessionActivity,
+}
+
+/// The latest connection of each session: its address and TLS key
+/// exchange, and when it was used.
+#[derive(Default)]
+pub struct SessionActivity {
+    latest: Mutex<HashMap<String, SessionSeen>>,
+}
+
+/// One session's latest request.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SessionSeen {
+    /// Unix seconds of the request.
+    pub last_seen: i64,
+    /// The client's address.
+    pub peer: Option<std::net::SocketAddr>,
+    /// IANA name of the connection's key-exchange group.
+    pub key_exchange_group: Option<String>,
+    /// Whether that key exchange resists a quantum attacker.
+    pub post_quantum: bool,
+}
+
+impl SessionActivity {
+    /// Records a verified request of session `id` at `now` over `connection`.
+    pub fn record(&self, id: &str, now: i64, connection: Option<&ConnectionInfo>) {
+        let seen = SessionSeen {
+            last_seen: now,
+            peer: connection.map(|info| info.peer),
+            key_exchange_group: connection.and_then(|info| info.key_exchange_group.clone()),
+            post_quantum: connection.is_some_and(|info| info.post_quantum),
+        };
+        self.latest.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_owned(), seen);
+    }
+
+    /// Returns the latest request of session `id`.
+    pub fn get(&self, id: &str) -> Option<SessionSeen> {
+        self.latest.lock().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
+    }
+
+    /// Forgets sessions that are not in `open`.
+    pub fn retain(&self, open: &[String]) {
+        self.latest.lock().unwrap_or_else(|p| p.into_inner()).retain(|id, _| open.contains(id));
+    }
 }
 
 impl Access {
@@ -122,7 +167,17 @@ impl Access {
             ProofVerifier::new(Arc::clone(&clock)),
             Arc::clone(&revocations),
         );
-        Ok(Arc::new(Self { users, pairing, sessions, policy, revocations, grants: MediaGrants::default(), clock, passkeys }))
+        Ok(Arc::new(Self {
+            users,
+            pairing,
+            sessions,
+            policy,
+            revocations,
+            grants: MediaGrants::default(),
+            clock,
+            passkeys,
+            activity: SessionActivity::default(),
+        }))
     }
 
     /// Revokes a device and ends its sessions and grants at once.
@@ -424,6 +479,7 @@ async fn check(state: AppState, mut request: Request, next: Next) -> Response {
         }
     }
 
+    access.activity.record(&session.id, access.clock.now(), request.extensions().get::<ConnectionInfo>());
     let device = session.device_id;
     let role = if session.role == hearth_access::Role::Admin { Role::Admin } else { Role::Member };
     request.extensions_mut().insert(role);

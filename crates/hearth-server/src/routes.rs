@@ -102,6 +102,8 @@ pub fn table() -> Vec<Route> {
         route(Method::GET, "/api/v1/admin/devices", needs(ManageDevices), get(api::account::devices)),
         route(Method::POST, "/api/v1/admin/devices/{id}/revoke", needs(ManageDevices), post(api::account::revoke_device)),
         route(Method::POST, "/api/v1/admin/devices/{id}/rename", needs(ManageDevices), post(api::account::rename_device)),
+        route(Method::GET, "/api/v1/admin/sessions", needs(ManageDevices), get(api::sessions::list)),
+        route(Method::POST, "/api/v1/admin/sessions/{handle}/end", needs(ManageDevices), post(api::sessions::end)),
         route(Method::GET, "/api/v1/admin/users", needs(ManageUsers), get(api::account::users)),
         route(Method::POST, "/api/v1/admin/users/{id}/disable", needs(ManageUsers), post(api::account::disable_user)),
         route(Method::GET, "/api/v1/admin/audit", needs(ReadAudit), get(api::account::audit)),

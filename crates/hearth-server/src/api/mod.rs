@@ -8,6 +8,7 @@ pub mod playback;
 pub mod passkeys;
 pub mod links;
 pub mod scan;
+pub mod sessions;
 
 use axum::extract::{Extension, State};
 use axum::http::StatusCode;
