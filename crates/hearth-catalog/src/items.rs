@@ -286,6 +286,33 @@ pub(crate) fn play_state(conn: &Connection, id: &str, user: &str) -> Result<Opti
         .optional()?)
 }
 
+/// Returns the items `user` started and has not finished, latest first,
+/// with their play state: at most `limit`, and only those suitable for
+/// `max_age` when it is set.
+pub(crate) fn in_progress(
+    conn: &Connection,
+    user: &str,
+    max_age: Option<u8>,
+    limit: u32,
+) -> Result<Vec<(ItemSummary, PlayState)>, CatalogError> {
+    // The join's play columns get names of their own, so the summary
+    // columns and the age filter apply to the subquery unchanged.
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS}, play_position, play_completed, play_updated FROM (
+             SELECT i.*, p.position_ms AS play_position, p.completed AS play_completed, p.updated_at AS play_updated
+             FROM user_play_state p JOIN items i ON i.id = p.item_id
+             WHERE p.user_key = ?1 AND p.completed = 0 AND p.position_ms > 0 AND i.missing = 0)
+         WHERE ?2 IS NULL OR {UNRATED_AGE_SQL} <= ?2
+         ORDER BY play_updated DESC, id LIMIT ?3"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params![user, max_age, limit.clamp(1, MAX_PAGE_SIZE)], |row| {
+        let state = PlayState { position_ms: row.get::<_, i64>(14)? as u64, completed: row.get(15)?, updated_at: row.get(16)? };
+        Ok((summary_from_row(row)?, state))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 pub(crate) fn set_play_state(conn: &Connection, id: &str, user: &str, position_ms: u64, completed: bool) -> Result<bool, CatalogError> {
     let changed = conn.execute(
         "INSERT INTO user_play_state (item_id, user_key, position_ms, completed)

@@ -165,6 +165,12 @@ impl Catalog {
         items::set_play_state(&*self.store.get()?, id, user, position_ms, completed)
     }
 
+    /// Returns the items `user` started and has not finished, latest first
+    /// (continue watching), limited to those suitable for `max_age`.
+    pub fn in_progress(&self, user: &str, max_age: Option<u8>, limit: u32) -> Result<Vec<(ItemSummary, PlayState)>, CatalogError> {
+        items::in_progress(&*self.store.get()?, user, max_age, limit)
+    }
+
     /// Returns `user`'s playback position of an item, if one was saved.
     pub fn play_state(&self, id: &str, user: &str) -> Result<Option<PlayState>, CatalogError> {
         if !is_valid_item_id(id) {

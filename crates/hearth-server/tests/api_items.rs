@@ -106,6 +106,39 @@ fn play_state_round_trips() {
 }
 
 #[test]
+fn continue_watching_follows_the_user() {
+    let (server, admin) = sample_server();
+    let phone = server.adult_device();
+    let mp4 = find(&admin.items(), "video/mp4", "movie-hello");
+    let ogg = find(&admin.items(), "video/ogg", "movie-hello");
+    let avi = find(&admin.items(), "video/x-msvideo", "movie-hello");
+    for (id, position, completed) in [(&mp4, 3500, false), (&ogg, 1200, false), (&avi, 8000, true)] {
+        let body = serde_json::json!({ "position_ms": position, "completed": completed });
+        assert_eq!(phone.request(Method::PUT, &format!("/api/v1/items/{id}/play-state"), Some(&body)).status(), 204);
+        // Updates are stamped to the second: space them so the order is certain.
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+
+    // The same user's second device sees both unfinished items, latest first.
+    let tv = common::device::TestDevice::new(&server);
+    let users = admin.get_json("/api/v1/admin/users");
+    let phone_user = users.as_array().expect("users").iter().rev().find(|u| u["role"] == "adult").expect("the phone's user");
+    let user_name = phone_user["name"].as_str().expect("name");
+    tv.enroll_for(&server, user_name);
+    tv.sign_in(user_name);
+    let started = tv.get_json("/api/v1/items/in-progress");
+    let ids: Vec<&str> = started["items"].as_array().expect("items").iter().filter_map(|item| item["id"].as_str()).collect();
+    assert_eq!(ids, [ogg.as_str(), mp4.as_str()], "the finished AVI is left out: {started:#}");
+    assert_eq!(started["items"][1]["play_state"]["position_ms"], 3500);
+    assert!(started["items"][0]["title"].is_string(), "each entry is a full item summary");
+
+    // Another user has nothing in progress.
+    assert_eq!(admin.get_json("/api/v1/items/in-progress")["items"], serde_json::json!([]));
+    let refused = tv.request(Method::GET, "/api/v1/items/in-progress?limit=abc", None);
+    assert_eq!(refused.status(), 400);
+}
+
+#[test]
 fn rescan_streams_progress_events() {
     let (_server, admin) = sample_server();
     let events = admin.request(Method::GET, "/api/v1/scan/events", None);

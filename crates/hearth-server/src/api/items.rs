@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use hearth_access::ContentRating;
 use hearth_catalog::{Item, ItemQuery, ItemSummary, MAX_PAGE_SIZE, Page, SortKey};
 use hearth_media::{LocationPatch, MediaKind, location_patches};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::auth::Role;
 use crate::error::ApiError;
@@ -88,6 +88,38 @@ pub async fn list(
     let catalog = Arc::clone(&state.catalog);
     let page = tokio::task::spawn_blocking(move || catalog.items(&query)).await??;
     Ok(Json(page))
+}
+
+/// Query of `GET /api/v1/items/in-progress`.
+#[derive(Deserialize)]
+pub struct InProgressParams {
+    limit: Option<String>,
+}
+
+/// One item the caller started and has not finished.
+#[derive(Serialize)]
+pub struct InProgressItem {
+    #[serde(flatten)]
+    item: ItemSummary,
+    play_state: hearth_catalog::PlayState,
+}
+
+/// `GET /api/v1/items/in-progress`: the items the caller's user started
+/// and has not finished on any device, latest first (continue watching),
+/// filtered by the role's rating limit as the listing is.
+pub async fn in_progress(
+    State(state): State<AppState>,
+    session: Option<Extension<hearth_access::Session>>,
+    Query(params): Query<InProgressParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let limit = parse_number("limit", params.limit.as_deref(), 20, MAX_PAGE_SIZE)?.max(1);
+    let session = session.map(|Extension(session)| session);
+    let max_age = session.as_ref().and_then(|session| state.access.policy.max_rating_age(session.role));
+    let user = play_state_key(session.as_ref());
+    let catalog = Arc::clone(&state.catalog);
+    let found = tokio::task::spawn_blocking(move || catalog.in_progress(&user, max_age, limit)).await??;
+    let items: Vec<InProgressItem> = found.into_iter().map(|(item, play_state)| InProgressItem { item, play_state }).collect();
+    Ok(Json(serde_json::json!({ "items": items })))
 }
 
 /// `GET /api/v1/items/{id}`: everything about one item. Photo locations are
