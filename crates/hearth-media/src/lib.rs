@@ -36,6 +36,7 @@ mod sniff;
 mod still;
 pub mod subtitles;
 mod thumbnail;
+pub mod tracks;
 mod truncation;
 pub mod trickplay;
 mod types;

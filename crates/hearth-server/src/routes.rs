@@ -77,6 +77,7 @@ pub fn table() -> Vec<Route> {
         route(Method::GET, "/api/v1/items/in-progress", needs(BrowseLibrary), get(api::items::in_progress)),
         route(Method::GET, "/api/v1/items/{id}", needs(ViewItem), get(api::items::show)),
         route(Method::GET, "/api/v1/items/{id}/thumbnail", needs(ViewItem), get(api::items::thumbnail)),
+        route(Method::GET, "/api/v1/items/{id}/tracks", needs(ViewItem), get(api::items::tracks)),
         route(Method::GET, "/api/v1/items/{id}/stream", needs(PlayItem), get(api::items::stream)),
         route(Method::PUT, "/api/v1/items/{id}/play-state", needs(PlayItem), put(api::items::set_play_state)),
         route(Method::POST, "/api/v1/items/{id}/grant", needs(PlayItem), post(api::account::grant)),

@@ -1,6 +1,7 @@
-//! Subtitles and trickplay through a running server: a sidecar SRT in
-//! windows-1252 and an SRT track inside Matroska reach the player as WebVTT,
-//! and the background worker makes trickplay sheets after import.
+//! Subtitles, tracks and trickplay through a running server: a sidecar SRT
+//! in windows-1252 and an SRT track inside Matroska reach the player as
+//! WebVTT, the item's audio tracks are listed with their languages, and the
+//! background worker makes trickplay sheets after import.
 
 mod common;
 
@@ -25,6 +26,45 @@ fn fetch(server: &Server, path: &str) -> (StatusCode, Option<String>, Vec<u8>) {
     let status = response.status();
     let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
     (status, content_type, response.bytes().expect("body").to_vec())
+}
+
+#[test]
+fn tracks_listed_before_playback() {
+    let library = tempfile::tempdir().expect("library");
+    let film = library.path().join("Two voices.mkv");
+    let made = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=duration=3:size=320x240:rate=25"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:duration=3", "-f", "lavfi", "-i", "sine=frequency=660:duration=3"])
+        .args(["-map", "0:v", "-map", "1:a", "-map", "2:a", "-c:v", "libx264", "-c:a", "aac", "-ac:a:1", "2"])
+        .args(["-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=fra", "-metadata:s:a:1", "title=Commentary"])
+        .arg(&film)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(made.success(), "ffmpeg could not make the film");
+    std::fs::write(library.path().join("Two voices.de.srt"), "1\n00:00:00,500 --> 00:00:02,000\nHallo\n").expect("sidecar");
+
+    let server = Server::start(&[library.path()]);
+    server.wait_for_scan();
+    let device = server.adult_device();
+    let film = device.items().into_iter().find(|item| item["kind"] == "video").expect("the film is indexed");
+    let id = film["id"].as_str().expect("id");
+    let tracks = device.get_json(&format!("/api/v1/items/{id}/tracks"));
+    let audio = tracks["audio"].as_array().expect("audio");
+    assert_eq!(audio.len(), 2, "{tracks:#}");
+    assert_eq!((&audio[0]["index"], &audio[0]["language"]), (&json!(0), &json!("en")), "{tracks:#}");
+    assert_eq!((&audio[1]["index"], &audio[1]["language"]), (&json!(1), &json!("fr")), "{tracks:#}");
+    assert_eq!(audio[1]["title"], "Commentary");
+    assert_eq!(audio[1]["channels"], 2);
+    let subtitles = tracks["subtitles"].as_array().expect("subtitles");
+    assert_eq!(subtitles.len(), 1, "{tracks:#}");
+    assert_eq!((&subtitles[0]["language"], &subtitles[0]["convertible"]), (&json!("de"), &json!(true)));
+
+    // The second audio track plays: its index is the playback's audio_track.
+    let body = json!({ "capabilities": chromium_caps(), "audio_track": 1 });
+    let answer: Value = device.request(Method::POST, &format!("/api/v1/items/{id}/playback"), Some(&body)).json().expect("JSON");
+    assert_eq!(answer["mode"], "hls", "{answer:#}");
+    let unknown = device.request(Method::GET, "/api/v1/items/0123456789abcdef0123456789abcdef/tracks", None);
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 }
 
 #[test]

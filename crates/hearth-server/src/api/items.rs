@@ -147,6 +147,56 @@ pub async fn show(
     Ok(Json(item))
 }
 
+/// Time limit for listing one item's tracks.
+const TRACKS_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// One subtitle track in `GET /api/v1/items/{id}/tracks`.
+#[derive(Serialize)]
+struct SubtitleTrackView {
+    /// The subtitle number of a playback's `/media/{grant}/subtitles/{index}`.
+    index: usize,
+    label: String,
+    language: Option<String>,
+    codec: String,
+    /// Whether the player can show it (text, not bitmap, subtitles).
+    convertible: bool,
+}
+
+/// `GET /api/v1/items/{id}/tracks`: the item's audio tracks (the
+/// `audio_track` values of a playback request) and subtitle tracks, for the
+/// item page's menus before anything plays.
+pub async fn tracks(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    let catalog = Arc::clone(&state.catalog);
+    let file = tokio::task::spawn_blocking(move || catalog.media_file(&id)).await??.ok_or(ApiError::NotFound("item"))?;
+    if file.probe.video.is_none() && file.probe.audio.is_none() {
+        return Ok(Json(serde_json::json!({ "audio": [], "subtitles": [] })));
+    }
+    let path = file.path.clone();
+    let has_video = file.probe.video.is_some();
+    let listed = tokio::task::spawn_blocking(move || {
+        let audio = hearth_media::tracks::audio_tracks(&path, TRACKS_LIMIT)?;
+        let subtitles = if has_video { hearth_media::subtitles::list(&path, TRACKS_LIMIT)? } else { Vec::new() };
+        Ok::<_, hearth_media::MediaError>((audio, subtitles))
+    })
+    .await?;
+    let (audio, subtitles) = listed.map_err(|error| {
+        tracing::warn!(path = %file.path.display(), %error, "tracks not listed");
+        ApiError::BadRequest("the item's tracks could not be read; scan the library again if the file changed".to_owned())
+    })?;
+    let subtitles: Vec<SubtitleTrackView> = subtitles
+        .into_iter()
+        .enumerate()
+        .map(|(index, track)| SubtitleTrackView {
+            index,
+            label: track.label,
+            language: track.language,
+            codec: track.codec,
+            convertible: track.convertible,
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "audio": audio, "subtitles": subtitles })))
+}
+
 /// `GET /api/v1/items/{id}/thumbnail`: a JPEG: a frame for video, the
 /// picture for images, the cover art for audio.
 pub async fn thumbnail(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
