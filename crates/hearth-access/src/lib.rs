@@ -128,7 +128,7 @@ pub use policy::{
     RequestContext, Rule, TimeWindow,
 };
 pub use proof::{ProofError, ProofLimits, ProofVerifier, RequestBinding, RequestProof};
-pub use role::Role;
+pub use role::{Role, UnknownRole};
 pub use session::{RevocationRegistry, Session, SessionError, SessionLimits, SessionManager};
 pub use users::{
     Device, DeviceId, LoginError, NewUser, ThrottlePolicy, ThrottleRule, User, UserError, UserId,

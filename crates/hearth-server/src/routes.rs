@@ -108,6 +108,8 @@ pub fn table() -> Vec<Route> {
         route(Method::POST, "/api/v1/admin/sessions/{handle}/end", needs(ManageDevices), post(api::sessions::end)),
         route(Method::GET, "/api/v1/admin/users", needs(ManageUsers), get(api::account::users)),
         route(Method::POST, "/api/v1/admin/users/{id}/disable", needs(ManageUsers), post(api::account::disable_user)),
+        route(Method::POST, "/api/v1/admin/users/{id}/enable", needs(ManageUsers), post(api::account::enable_user)),
+        route(Method::POST, "/api/v1/admin/users/{id}/role", needs(ManageUsers), post(api::account::set_role)),
         route(Method::GET, "/api/v1/admin/audit", needs(ReadAudit), get(api::account::audit)),
         route(Method::GET, "/api/v1/scan", needs(BrowseLibrary), get(api::scan::status)),
         route(Method::POST, "/api/v1/scan", needs(ManageServer), post(api::scan::start)),

@@ -471,6 +471,51 @@ fn disabled_user_is_cut_off() {
 }
 
 #[test]
+fn admin_changes_roles_and_enables_users() {
+    let (server, _library) = empty_server();
+    let admin = TestDevice::new(&server);
+    admin.enroll(&server, "alice", Role::Admin);
+    admin.sign_in("alice");
+    let kid = TestDevice::new(&server);
+    kid.enroll(&server, "sam", Role::Child);
+    kid.sign_in("sam");
+    let users = admin.get_json("/api/v1/admin/users");
+    let id_of = |name: &str| users.as_array().unwrap().iter().find(|u| u["name"] == name).unwrap()["id"].as_i64().unwrap();
+    let (sam, alice) = (id_of("sam"), id_of("alice"));
+
+    // A birthday: sam becomes a teen, and signs in again under the new role.
+    let promoted = admin.request(Method::POST, &format!("/api/v1/admin/users/{sam}/role"), Some(&serde_json::json!({ "role": "teen" })));
+    assert_eq!(promoted.status(), StatusCode::NO_CONTENT);
+    assert_eq!(kid.request(Method::GET, "/api/v1/items", None).status(), StatusCode::UNAUTHORIZED, "the old role's session went on");
+    kid.sign_in("sam");
+    assert_eq!(kid.get_json("/api/v1/session")["user_role"], "teen");
+
+    // A teen cannot change roles, not even their own.
+    let own = kid.request(Method::POST, &format!("/api/v1/admin/users/{sam}/role"), Some(&serde_json::json!({ "role": "admin" })));
+    assert_eq!(own.status(), StatusCode::FORBIDDEN);
+    for body in [serde_json::json!({ "role": "root" }), serde_json::json!({ "role": "teen", "extra": 1 })] {
+        let refused = admin.request(Method::POST, &format!("/api/v1/admin/users/{sam}/role"), Some(&body));
+        assert!(refused.status().is_client_error(), "{body}: {}", refused.status());
+    }
+    let last_admin = admin.request(Method::POST, &format!("/api/v1/admin/users/{alice}/role"), Some(&serde_json::json!({ "role": "adult" })));
+    assert_eq!(last_admin.status(), StatusCode::BAD_REQUEST, "the household lost its last admin");
+
+    // Disabled, then enabled again: sam signs in once more.
+    assert_eq!(admin.request(Method::POST, &format!("/api/v1/admin/users/{sam}/disable"), None).status(), StatusCode::NO_CONTENT);
+    assert_ne!(kid.sign_in_with("sam", common::device::PASSWORD).status(), StatusCode::OK);
+    assert_eq!(admin.request(Method::POST, &format!("/api/v1/admin/users/{sam}/enable"), None).status(), StatusCode::NO_CONTENT);
+    // The refused sign-in counts as a failure, so the throttle asks for a pause first.
+    let mut again = kid.sign_in_with("sam", common::device::PASSWORD);
+    if again.status() == StatusCode::TOO_MANY_REQUESTS {
+        let wait = again.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(1);
+        assert!(wait <= 5, "one failure asks for a {wait} s pause");
+        std::thread::sleep(std::time::Duration::from_secs(wait));
+        again = kid.sign_in_with("sam", common::device::PASSWORD);
+    }
+    assert_eq!(again.status(), StatusCode::OK);
+}
+
+#[test]
 fn play_state_is_per_user() {
     common::require_samples();
     let library = tempfile::tempdir().unwrap();

@@ -369,6 +369,41 @@ pub async fn disable_user(State(state): State<AppState>, Path(id): Path<String>)
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `POST /api/v1/admin/users/{id}/enable`: lets a disabled user sign in again.
+pub async fn enable_user(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    let id = parse_row_id(&id, "user")?;
+    let access = Arc::clone(&state.access);
+    tokio::task::spawn_blocking(move || access.users.enable_user(UserId(id)))
+        .await?
+        .map_err(|error| ApiError::BadRequest(error.to_string()))?;
+    tracing::warn!(user = id, "user enabled");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Body of `POST /api/v1/admin/users/{id}/role`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleBody {
+    role: String,
+}
+
+/// `POST /api/v1/admin/users/{id}/role`: gives a user another role. The
+/// user's sessions end, so the new role's limits apply from the next
+/// sign-in; the last enabled admin cannot be demoted.
+pub async fn set_role(State(state): State<AppState>, Path(id): Path<String>, Json(body): Json<RoleBody>) -> Result<StatusCode, ApiError> {
+    let id = parse_row_id(&id, "user")?;
+    let role: hearth_access::Role = body
+        .role
+        .parse()
+        .map_err(|error: hearth_access::UnknownRole| ApiError::BadRequest(error.to_string()))?;
+    let access = Arc::clone(&state.access);
+    tokio::task::spawn_blocking(move || access.users.set_role(UserId(id), role))
+        .await?
+        .map_err(|error| ApiError::BadRequest(error.to_string()))?;
+    tracing::warn!(user = id, role = role.as_str(), "user role changed by an admin");
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Filters of `GET /api/v1/admin/audit`.
 #[derive(Deserialize)]
 pub struct AuditParams {
