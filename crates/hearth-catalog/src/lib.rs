@@ -89,6 +89,22 @@ impl Catalog {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Returns the number of present (not missing) items of each library, by id.
+    pub fn library_item_counts(&self) -> Result<std::collections::HashMap<i64, u64>, CatalogError> {
+        let conn = self.store.get()?;
+        let mut stmt = conn.prepare("SELECT library_id, COUNT(*) FROM items WHERE missing = 0 GROUP BY library_id")?;
+        let rows = stmt.query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)? as u64)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Forgets library `id` with its items, their play state and problems;
+    /// the files stay where they are. Returns false for an unknown id.
+    pub fn remove_library(&self, id: i64) -> Result<bool, CatalogError> {
+        let _guard = self.scan_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let conn = self.store.get()?;
+        Ok(conn.execute("DELETE FROM libraries WHERE id = ?1", [id])? > 0)
+    }
+
     /// Scans every library, one after the other, and returns the totals.
     pub fn scan_all(&self, on_progress: &(dyn Fn(&ScanProgress) + Sync)) -> Result<ScanSummary, CatalogError> {
         let mut total = ScanSummary::default();

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod items;
 pub mod keys;
+pub mod libraries;
 pub mod pairing;
 pub mod playback;
 pub mod passkeys;
