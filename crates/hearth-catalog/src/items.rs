@@ -45,6 +45,10 @@ pub struct ItemSummary {
     pub has_thumbnail: bool,
     /// Content rating an admin set, such as `PG-13`; `None` when unrated.
     pub rating: Option<String>,
+    /// Genre tag, such as `Jazz`.
+    pub genre: Option<String>,
+    /// Year of the date tag.
+    pub year: Option<u16>,
 }
 
 /// Everything known about one item.
@@ -164,6 +168,10 @@ pub struct ItemQuery {
     /// Only items suitable for this age: rated for it, or unrated photos and
     /// music. Unrated videos count as adult. `None` lists every item.
     pub max_age: Option<u8>,
+    /// Only items of this year.
+    pub year: Option<u16>,
+    /// Only items of this genre, compared without case.
+    pub genre: Option<String>,
 }
 
 /// Age an unrated item of `kind` counts as in listings filtered by age:
@@ -184,7 +192,17 @@ pub struct Page<T> {
 }
 
 const SUMMARY_COLUMNS: &str = "id, kind, title, mime, size, duration_ms, width, height, artist, album, missing, added_at, \
-     (kind != 'audio' OR json_extract(probe, '$.has_cover_art') = 1), rating";
+     (kind != 'audio' OR json_extract(probe, '$.has_cover_art') = 1), rating, \
+     NULLIF(TRIM(json_extract(probe, '$.tags.genre')), ''), CAST(substr(json_extract(probe, '$.tags.date'), 1, 4) AS INTEGER)";
+
+/// Number of columns in [`SUMMARY_COLUMNS`]; further columns of a query follow.
+const SUMMARY_COUNT: usize = 16;
+
+/// The year of an item, from the date tag, for filters and facets.
+const YEAR_SQL: &str = "CAST(substr(json_extract(probe, '$.tags.date'), 1, 4) AS INTEGER)";
+
+/// The genre of an item, from the genre tag, for filters and facets.
+const GENRE_SQL: &str = "NULLIF(TRIM(json_extract(probe, '$.tags.genre')), '')";
 
 pub(crate) fn list(conn: &Connection, query: &ItemQuery) -> Result<Page<ItemSummary>, CatalogError> {
     let limit = query.limit.clamp(1, MAX_PAGE_SIZE);
@@ -196,12 +214,14 @@ pub(crate) fn list(conn: &Connection, query: &ItemQuery) -> Result<Page<ItemSumm
         AND (?2 IS NULL OR kind = ?2)
         AND (?3 IS NULL OR title LIKE ?3 ESCAPE '\\' OR artist LIKE ?3 ESCAPE '\\'
              OR album LIKE ?3 ESCAPE '\\' OR display_path LIKE ?3 ESCAPE '\\')
-        AND (?6 IS NULL OR {UNRATED_AGE_SQL} <= ?6)"
+        AND (?6 IS NULL OR {UNRATED_AGE_SQL} <= ?6)
+        AND (?7 IS NULL OR {YEAR_SQL} = ?7)
+        AND (?8 IS NULL OR {GENRE_SQL} = ?8 COLLATE NOCASE)"
     );
     let kind = query.kind.map(|k| k.as_str());
     let total: i64 = conn.query_row(
         &format!("SELECT COUNT(*) FROM items WHERE {filter}"),
-        params![query.include_missing, kind, pattern, rusqlite::types::Null, rusqlite::types::Null, query.max_age],
+        params![query.include_missing, kind, pattern, rusqlite::types::Null, rusqlite::types::Null, query.max_age, query.year, query.genre],
         |row| row.get(0),
     )?;
 
@@ -213,9 +233,31 @@ pub(crate) fn list(conn: &Connection, query: &ItemQuery) -> Result<Page<ItemSumm
     );
     let mut stmt = conn.prepare(&sql)?;
     let items = stmt
-        .query_map(params![query.include_missing, kind, pattern, limit, query.offset, query.max_age], summary_from_row)?
+        .query_map(params![query.include_missing, kind, pattern, limit, query.offset, query.max_age, query.year, query.genre], summary_from_row)?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Page { items, total: total as u64, offset: query.offset, limit })
+}
+
+/// Years and genres of the items suitable for `max_age`, for filter menus.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Facets {
+    /// Years with items, latest first.
+    pub years: Vec<u16>,
+    /// Genres with items, in alphabetical order.
+    pub genres: Vec<String>,
+}
+
+pub(crate) fn facets(conn: &Connection, max_age: Option<u8>) -> Result<Facets, CatalogError> {
+    let filter = format!("missing = 0 AND (?1 IS NULL OR {UNRATED_AGE_SQL} <= ?1)");
+    let mut years = conn.prepare(&format!(
+        "SELECT DISTINCT {YEAR_SQL} AS year FROM items WHERE {filter} AND year BETWEEN 1800 AND 3000 ORDER BY year DESC"
+    ))?;
+    let years = years.query_map(params![max_age], |row| row.get::<_, i64>(0))?.collect::<Result<Vec<_>, _>>()?;
+    let mut genres = conn.prepare(&format!(
+        "SELECT {GENRE_SQL} AS genre FROM items WHERE {filter} AND genre IS NOT NULL GROUP BY genre COLLATE NOCASE ORDER BY genre COLLATE NOCASE"
+    ))?;
+    let genres = genres.query_map(params![max_age], |row| row.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+    Ok(Facets { years: years.into_iter().filter_map(|year| u16::try_from(year).ok()).collect(), genres })
 }
 
 pub(crate) fn get(conn: &Connection, id: &str) -> Result<Option<Item>, CatalogError> {
@@ -223,7 +265,14 @@ pub(crate) fn get(conn: &Connection, id: &str) -> Result<Option<Item>, CatalogEr
         .query_row(
             &format!("SELECT {SUMMARY_COLUMNS}, display_path, sha256, probe FROM items WHERE id = ?1"),
             [id],
-            |row| Ok((summary_from_row(row)?, row.get::<_, String>(14)?, row.get::<_, String>(15)?, row.get::<_, String>(16)?)),
+            |row| {
+                Ok((
+                    summary_from_row(row)?,
+                    row.get::<_, String>(SUMMARY_COUNT)?,
+                    row.get::<_, String>(SUMMARY_COUNT + 1)?,
+                    row.get::<_, String>(SUMMARY_COUNT + 2)?,
+                ))
+            },
         )
         .optional()?;
     let Some((summary, path, sha256, probe_json)) = row else {
@@ -307,7 +356,11 @@ pub(crate) fn in_progress(
     );
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map(params![user, max_age, limit.clamp(1, MAX_PAGE_SIZE)], |row| {
-        let state = PlayState { position_ms: row.get::<_, i64>(14)? as u64, completed: row.get(15)?, updated_at: row.get(16)? };
+        let state = PlayState {
+            position_ms: row.get::<_, i64>(SUMMARY_COUNT)? as u64,
+            completed: row.get(SUMMARY_COUNT + 1)?,
+            updated_at: row.get(SUMMARY_COUNT + 2)?,
+        };
         Ok((summary_from_row(row)?, state))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -361,6 +414,8 @@ fn summary_from_row(row: &Row) -> rusqlite::Result<ItemSummary> {
         added_at: row.get(11)?,
         has_thumbnail: row.get(12)?,
         rating: row.get(13)?,
+        genre: row.get(14)?,
+        year: row.get::<_, Option<i64>>(15)?.and_then(|year| u16::try_from(year).ok()).filter(|year| (1800..=3000).contains(year)),
     })
 }
 

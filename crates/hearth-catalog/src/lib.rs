@@ -28,7 +28,7 @@ use rusqlite::OptionalExtension;
 
 pub use error::CatalogError;
 pub use id::is_valid_item_id;
-pub use items::{Item, ItemQuery, ItemSummary, MAX_PAGE_SIZE, MediaFile, Page, PlayState, Problem, SortKey};
+pub use items::{Facets, Item, ItemQuery, ItemSummary, MAX_PAGE_SIZE, MediaFile, Page, PlayState, Problem, SortKey};
 pub use scan::{ScanConfig, ScanPhase, ScanProgress, ScanSummary};
 
 /// A library folder.
@@ -143,6 +143,11 @@ impl Catalog {
             "scan finished"
         );
         Ok(summary)
+    }
+
+    /// Returns the years and genres of the items suitable for `max_age`.
+    pub fn facets(&self, max_age: Option<u8>) -> Result<Facets, CatalogError> {
+        items::facets(&*self.store.get()?, max_age)
     }
 
     /// Returns one page of items matching `query`.

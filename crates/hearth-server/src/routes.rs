@@ -75,6 +75,7 @@ pub fn table() -> Vec<Route> {
         route(Method::GET, "/api/v1/connections", needs(ManageServer), get(api::connections)),
         route(Method::GET, "/api/v1/items", needs(BrowseLibrary), get(api::items::list)),
         route(Method::GET, "/api/v1/items/in-progress", needs(BrowseLibrary), get(api::items::in_progress)),
+        route(Method::GET, "/api/v1/items/facets", needs(BrowseLibrary), get(api::items::facets)),
         route(Method::GET, "/api/v1/items/{id}", needs(ViewItem), get(api::items::show)),
         route(Method::GET, "/api/v1/items/{id}/thumbnail", needs(ViewItem), get(api::items::thumbnail)),
         route(Method::GET, "/api/v1/items/{id}/tracks", needs(ViewItem), get(api::items::tracks)),

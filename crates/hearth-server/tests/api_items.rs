@@ -139,6 +139,39 @@ fn continue_watching_follows_the_user() {
 }
 
 #[test]
+fn year_and_genre_filter_the_listing() {
+    let library = tempfile::tempdir().expect("library");
+    for (name, genre, date) in [("blue.mp3", "Jazz", "1959"), ("giant.mp3", "jazz", "1960"), ("bolero.mp3", "Classical", "1928-11-22"), ("plain.mp3", "", "")] {
+        let mut command = std::process::Command::new("ffmpeg");
+        command.args(["-v", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-c:a", "libmp3lame"]);
+        command.args(["-metadata", &format!("title={name}"), "-metadata", &format!("genre={genre}"), "-metadata", &format!("date={date}")]);
+        let status = command.arg(library.path().join(name)).status().expect("ffmpeg runs");
+        assert!(status.success(), "ffmpeg could not make {name}");
+    }
+    let server = Server::start(&[library.path()]);
+    let admin = server.admin_device();
+    admin.wait_for_scan(&server);
+
+    let facets = admin.get_json("/api/v1/items/facets");
+    assert_eq!(facets["years"], serde_json::json!([1960, 1959, 1928]), "{facets}");
+    assert_eq!(facets["genres"].as_array().map(Vec::len), Some(2), "Jazz and jazz are one genre: {facets}");
+    let titles = |query: &str| -> Vec<String> {
+        let page = admin.get_json(&format!("/api/v1/items?{query}"));
+        let mut titles: Vec<String> = page["items"].as_array().expect("items").iter().map(|i| i["title"].as_str().unwrap().to_owned()).collect();
+        titles.sort();
+        titles
+    };
+    assert_eq!(titles("genre=JAZZ"), ["blue.mp3", "giant.mp3"]);
+    assert_eq!(titles("year=1928"), ["bolero.mp3"]);
+    assert_eq!(titles("genre=jazz&year=1960"), ["giant.mp3"]);
+    let page = admin.get_json("/api/v1/items?year=1928");
+    assert_eq!((&page["items"][0]["year"], &page["items"][0]["genre"]), (&serde_json::json!(1928), &serde_json::json!("Classical")));
+    for bad in ["year=abc", "year=99999", "year=1799"] {
+        assert_eq!(admin.request(Method::GET, &format!("/api/v1/items?{bad}"), None).status(), 400, "{bad}");
+    }
+}
+
+#[test]
 fn rescan_streams_progress_events() {
     let (_server, admin) = sample_server();
     let events = admin.request(Method::GET, "/api/v1/scan/events", None);

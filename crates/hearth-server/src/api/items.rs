@@ -33,6 +33,8 @@ pub struct ListParams {
     offset: Option<String>,
     limit: Option<String>,
     include_missing: Option<String>,
+    year: Option<String>,
+    genre: Option<String>,
 }
 
 impl ListParams {
@@ -67,7 +69,18 @@ impl ListParams {
             return Err(ApiError::BadRequest("search text is longer than 200 bytes".into()));
         }
 
-        Ok(ItemQuery { search: self.q, kind, sort, descending, offset, limit, include_missing, max_age: None })
+        let year = match self.year.as_deref() {
+            None | Some("") => None,
+            Some(text) => match text.parse::<u16>() {
+                Ok(year) if (1800..=3000).contains(&year) => Some(year),
+                _ => return Err(ApiError::BadRequest(format!("invalid year {text:?}: expected a year from 1800 to 3000"))),
+            },
+        };
+        let genre = self.genre.map(|genre| genre.trim().to_owned()).filter(|genre| !genre.is_empty());
+        if genre.as_ref().is_some_and(|genre| genre.len() > 100) {
+            return Err(ApiError::BadRequest("genre is longer than 100 bytes".into()));
+        }
+        Ok(ItemQuery { search: self.q, kind, sort, descending, offset, limit, include_missing, max_age: None, year, genre })
     }
 }
 
@@ -88,6 +101,17 @@ pub async fn list(
     let catalog = Arc::clone(&state.catalog);
     let page = tokio::task::spawn_blocking(move || catalog.items(&query)).await??;
     Ok(Json(page))
+}
+
+/// `GET /api/v1/items/facets`: the years and genres of the items the
+/// caller may see, for the library's filter menus.
+pub async fn facets(
+    State(state): State<AppState>,
+    session: Option<Extension<hearth_access::Session>>,
+) -> Result<Json<hearth_catalog::Facets>, ApiError> {
+    let max_age = session.and_then(|Extension(session)| state.access.policy.max_rating_age(session.role));
+    let catalog = Arc::clone(&state.catalog);
+    Ok(Json(tokio::task::spawn_blocking(move || catalog.facets(max_age)).await??))
 }
 
 /// Query of `GET /api/v1/items/in-progress`.
