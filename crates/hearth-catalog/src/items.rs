@@ -15,6 +15,7 @@ pub const MAX_PAGE_SIZE: u32 = 500;
 
 /// One line of a listing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ItemSummary {
     /// Opaque random id.
     pub id: String,
@@ -53,6 +54,7 @@ pub struct ItemSummary {
 
 /// Everything known about one item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Item {
     /// The listing fields.
     #[serde(flatten)]
@@ -80,6 +82,7 @@ impl Item {
 
 /// Playback position of an item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PlayState {
     /// Position in milliseconds.
     pub position_ms: u64,
@@ -91,6 +94,7 @@ pub struct PlayState {
 
 /// A file the scanner could not index, or indexed with a warning.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Problem {
     /// The library folder.
     pub library: String,
@@ -180,6 +184,7 @@ pub const UNRATED_AGE_SQL: &str = "COALESCE(rating_age, CASE WHEN kind = 'video'
 
 /// One page of a listing.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Page<T> {
     /// The items of this page.
     pub items: Vec<T>,
@@ -240,6 +245,7 @@ pub(crate) fn list(conn: &Connection, query: &ItemQuery) -> Result<Page<ItemSumm
 
 /// Years and genres of the items suitable for `max_age`, for filter menus.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Facets {
     /// Years with items, latest first.
     pub years: Vec<u16>,

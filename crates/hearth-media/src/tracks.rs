@@ -17,6 +17,7 @@ use crate::{MediaError, init};
 
 /// One audio stream of a file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AudioTrack {
     /// Position among the file's audio streams, from 0.
     pub index: usize,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 /// Kind of media in a file, decided from its content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum MediaKind {
     /// Moving pictures, with or without sound.
     Video,
@@ -37,6 +38,7 @@ impl MediaKind {
 
 /// Everything known about one media file after probing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Probe {
     /// Kind of media, decided from the content, never from the file name.
     pub kind: MediaKind,
@@ -65,6 +67,7 @@ pub struct Probe {
 
 /// One video stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VideoStream {
     /// GStreamer's codec description, such as "H.264 (High Profile)" or "Theora".
     pub codec: String,
@@ -80,6 +83,7 @@ pub struct VideoStream {
 
 /// One audio stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AudioStream {
     /// GStreamer's codec description, such as "MPEG-4 AAC" or "Vorbis".
     pub codec: String,
@@ -93,6 +97,7 @@ pub struct AudioStream {
 
 /// Descriptive tags; the first value found wins when a file repeats a tag.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Tags {
     /// Title of the track or film.
     pub title: Option<String>,
@@ -111,6 +116,7 @@ pub struct Tags {
 
 /// Details of a still image.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImageInfo {
     /// Width in pixels as stored, before the EXIF orientation is applied.
     pub width: u32,
@@ -125,6 +131,7 @@ pub struct ImageInfo {
 
 /// Camera metadata read from EXIF.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Exif {
     /// Camera maker (EXIF `Make`), trimmed.
     pub camera_make: Option<String>,
@@ -142,6 +149,7 @@ pub struct Exif {
 
 /// A position from EXIF GPS tags.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Gps {
     /// Latitude in signed decimal degrees; south is negative.
     pub latitude: f64,

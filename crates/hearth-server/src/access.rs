@@ -100,11 +100,12 @@ pub struct SessionActivity {
 }
 
 /// One session's latest request.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct SessionSeen {
     /// Unix seconds of the request.
     pub last_seen: i64,
     /// The client's address.
+    #[schema(value_type = Option<String>, example = "192.168.1.20:50112")]
     pub peer: Option<std::net::SocketAddr>,
     /// IANA name of the connection's key-exchange group.
     pub key_exchange_group: Option<String>,

@@ -4,8 +4,9 @@
 //! household role is [`Role::Member`].
 
 /// Permission level of the caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = AccessLevel)]
 pub enum Role {
     /// Sees everything, including photo locations; may start scans.
     Admin,

@@ -11,11 +11,12 @@ use serde::Serialize;
 const LOG_CAPACITY: usize = 256;
 
 /// The parameters of one TLS connection, attached to each of its requests.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ConnectionInfo {
     /// Sequence number of the connection since the server started.
     pub id: u64,
     /// The client's address.
+    #[schema(value_type = String, example = "192.168.1.20:50112")]
     pub peer: SocketAddr,
     /// IANA name of the key-exchange group, e.g. `X25519MLKEM768`.
     pub key_exchange_group: Option<String>,

@@ -16,6 +16,7 @@ pub mod connection;
 pub mod error;
 pub mod links;
 pub mod middleware;
+pub mod openapi;
 pub mod rotation;
 pub mod routes;
 pub mod state;

@@ -73,7 +73,7 @@ impl TlsCell {
 }
 
 /// One version of the server's signing key, as published to clients.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PublishedKey {
     /// Version number in the key store.
     pub version: u32,
@@ -90,7 +90,7 @@ pub struct PublishedKey {
 }
 
 /// Summary of an emergency rotation: the new certificate and key.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RotationReport {
     /// SHA-256 of the new TLS leaf certificate (hex).
     pub tls_certificate_sha256: String,

@@ -28,7 +28,7 @@ export function followScans(): void {
 async function run(): Promise<void> {
   try {
     const status = await getScanStatus();
-    scan.latest = status.latest;
+    scan.latest = status.latest ?? null;
     if (status.latest) scan.byLibrary[status.latest.library] = status.latest;
   } catch {
     // The stream below reports the latest progress too.

@@ -3,6 +3,7 @@ use serde::Serialize;
 /// Where a scan is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ScanPhase {
     /// Walking folders and probing files.
     Scanning,
@@ -14,6 +15,7 @@ pub enum ScanPhase {
 
 /// A snapshot of a running scan, sent to the command line and the API.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScanProgress {
     /// The library root, as text.
     pub library: String,

@@ -81,6 +81,7 @@ pub struct TranscodeSettings {
 
 /// Counters for the API and the tests.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TranscodeStatus {
     /// The encoder chosen at start.
     pub encoder: VideoEncoder,

@@ -48,6 +48,7 @@ const SEEK_LEAD: Duration = Duration::from_secs(1);
 /// An H.264 encoder element that Hearth can configure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum VideoEncoder {
     /// NVIDIA NVENC (gst-plugins-bad `nvcodec`).
     Nvh264enc,

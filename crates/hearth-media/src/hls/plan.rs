@@ -123,6 +123,7 @@ impl SegmentGrid {
 /// Container of the media segments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum SegmentFormat {
     /// Fragmented MP4 (CMAF), for players that use Media Source Extensions.
     #[default]
@@ -151,6 +152,7 @@ pub const MAX_AUDIO_TRACK: u8 = 15;
 
 /// One rung of the adaptive ladder, or the audio-only stream of music.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Rendition {
     /// The source's H.264 as it is, in new segments (remux).
     #[serde(rename = "original")]
@@ -291,6 +293,7 @@ pub fn segment_count(duration_ms: u64) -> u32 {
 /// Video codecs a client may say it decodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum VideoCodec {
     H264,
     Hevc,
@@ -305,6 +308,7 @@ pub enum VideoCodec {
 /// Audio codecs a client may say it decodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum AudioCodec {
     Aac,
     Mp3,
@@ -318,6 +322,7 @@ pub enum AudioCodec {
 /// Containers a client may say it opens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Container {
     Mp4,
     Webm,
@@ -331,6 +336,7 @@ pub enum Container {
 /// HLS support of a client, if any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum HlsSupport {
     /// Media Source Extensions with a script player (hls.js).
     Mse,
@@ -345,6 +351,7 @@ pub enum HlsSupport {
 /// `MediaSource.isTypeSupported` and `canPlayType`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClientCapabilities {
     #[serde(default)]
     pub video_codecs: Vec<VideoCodec>,
@@ -359,6 +366,7 @@ pub struct ClientCapabilities {
 /// Treatment of one stream of the source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum StreamPlan {
     /// The bytes go out as they are.
     Direct,

@@ -31,14 +31,14 @@ use crate::state::AppState;
 const MAX_LOGIN_BODY: usize = 4096;
 
 /// Body of a proof-based sign-in.
-#[derive(Deserialize)]
-struct LoginBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct LoginBody {
     name: String,
     password: String,
 }
 
 /// A user as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct UserView {
     id: i64,
     did: String,
@@ -62,7 +62,7 @@ impl From<&hearth_access::User> for UserView {
 }
 
 /// A device as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct DeviceView {
     id: i64,
     did: String,
@@ -90,7 +90,7 @@ impl From<&Device> for DeviceView {
 }
 
 /// Response to a successful sign-in, with a password or a passkey.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct LoginAnswer {
     pub(crate) session_id: String,
     pub(crate) expires_at: i64,
@@ -98,13 +98,15 @@ pub(crate) struct LoginAnswer {
     pub(crate) device: DeviceSummary,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = AccountUser)]
 pub(crate) struct UserSummary {
     pub(crate) name: String,
     pub(crate) role: &'static str,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = AccountDevice)]
 pub(crate) struct DeviceSummary {
     pub(crate) did: String,
     pub(crate) name: String,
@@ -231,8 +233,8 @@ fn login_failure(error: &LoginError) -> Response {
 }
 
 /// Response to `POST /api/v1/items/{id}/grant`.
-#[derive(Serialize)]
-struct GrantAnswer {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct GrantAnswer {
     stream_url: String,
     thumbnail_url: String,
     expires_at: i64,
@@ -333,7 +335,7 @@ pub async fn revoke_device(State(state): State<AppState>, Path(id): Path<String>
 }
 
 /// Body of `POST /api/v1/admin/devices/{id}/rename`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct RenameBody {
     name: String,
 }
@@ -381,7 +383,7 @@ pub async fn enable_user(State(state): State<AppState>, Path(id): Path<String>) 
 }
 
 /// Body of `POST /api/v1/admin/users/{id}/role`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleBody {
     role: String,
@@ -416,8 +418,8 @@ pub struct AuditParams {
 }
 
 /// One audit record as the API shows it.
-#[derive(Serialize)]
-struct AuditView {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct AuditView {
     id: i64,
     time: i64,
     subject: Option<String>,
@@ -464,7 +466,15 @@ pub async fn audit(State(state): State<AppState>, Query(params): Query<AuditPara
             source: record.event.source.to_string(),
         })
         .collect();
-    Ok(Json(serde_json::json!({ "records": records, "next_before": page.next_before_id })).into_response())
+    Ok(Json(AuditPageView { records, next_before: page.next_before_id }).into_response())
+}
+
+/// One page of the audit log, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct AuditPageView {
+    records: Vec<AuditView>,
+    /// Pass as `before` for the next, older page; absent on the last page.
+    next_before: Option<i64>,
 }
 
 fn parse_row_id(text: &str, what: &'static str) -> Result<i64, ApiError> {

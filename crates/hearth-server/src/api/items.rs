@@ -121,7 +121,7 @@ pub struct InProgressParams {
 }
 
 /// One item the caller started and has not finished.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct InProgressItem {
     #[serde(flatten)]
     item: ItemSummary,
@@ -135,7 +135,7 @@ pub async fn in_progress(
     State(state): State<AppState>,
     session: Option<Extension<hearth_access::Session>>,
     Query(params): Query<InProgressParams>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<InProgressList>, ApiError> {
     let limit = parse_number("limit", params.limit.as_deref(), 20, MAX_PAGE_SIZE)?.max(1);
     let session = session.map(|Extension(session)| session);
     let max_age = session.as_ref().and_then(|session| state.access.policy.max_rating_age(session.role));
@@ -143,7 +143,13 @@ pub async fn in_progress(
     let catalog = Arc::clone(&state.catalog);
     let found = tokio::task::spawn_blocking(move || catalog.in_progress(&user, max_age, limit)).await??;
     let items: Vec<InProgressItem> = found.into_iter().map(|(item, play_state)| InProgressItem { item, play_state }).collect();
-    Ok(Json(serde_json::json!({ "items": items })))
+    Ok(Json(InProgressList { items }))
+}
+
+/// The answer of `GET /api/v1/items/in-progress`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct InProgressList {
+    items: Vec<InProgressItem>,
 }
 
 /// `GET /api/v1/items/{id}`: everything about one item. Photo locations are
@@ -175,8 +181,8 @@ pub async fn show(
 const TRACKS_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// One subtitle track in `GET /api/v1/items/{id}/tracks`.
-#[derive(Serialize)]
-struct SubtitleTrackView {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct SubtitleTrackView {
     /// The subtitle number of a playback's `/media/{grant}/subtitles/{index}`.
     index: usize,
     label: String,
@@ -189,11 +195,11 @@ struct SubtitleTrackView {
 /// `GET /api/v1/items/{id}/tracks`: the item's audio tracks (the
 /// `audio_track` values of a playback request) and subtitle tracks, for the
 /// item page's menus before anything plays.
-pub async fn tracks(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn tracks(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<TrackList>, ApiError> {
     let catalog = Arc::clone(&state.catalog);
     let file = tokio::task::spawn_blocking(move || catalog.media_file(&id)).await??.ok_or(ApiError::NotFound("item"))?;
     if file.probe.video.is_none() && file.probe.audio.is_none() {
-        return Ok(Json(serde_json::json!({ "audio": [], "subtitles": [] })));
+        return Ok(Json(TrackList { audio: Vec::new(), subtitles: Vec::new() }));
     }
     let path = file.path.clone();
     let has_video = file.probe.video.is_some();
@@ -218,7 +224,14 @@ pub async fn tracks(State(state): State<AppState>, Path(id): Path<String>) -> Re
             convertible: track.convertible,
         })
         .collect();
-    Ok(Json(serde_json::json!({ "audio": audio, "subtitles": subtitles })))
+    Ok(Json(TrackList { audio, subtitles }))
+}
+
+/// The answer of `GET /api/v1/items/{id}/tracks`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TrackList {
+    audio: Vec<hearth_media::tracks::AudioTrack>,
+    subtitles: Vec<SubtitleTrackView>,
 }
 
 /// `GET /api/v1/items/{id}/thumbnail`: a JPEG: a frame for video, the
@@ -321,7 +334,7 @@ fn stream_error(error: StreamError) -> ApiError {
 }
 
 /// Body of `PUT /api/v1/items/{id}/play-state`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PlayStateBody {
     position_ms: u64,
     #[serde(default)]
@@ -358,7 +371,7 @@ fn parse_number(name: &str, value: Option<&str>, default: u32, max: u32) -> Resu
 }
 
 /// Body of `PUT /api/v1/items/{id}/rating`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct RatingBody {
     rating: Option<String>,
 }

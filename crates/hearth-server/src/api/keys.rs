@@ -21,7 +21,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<PublishedKey
 }
 
 /// Body of `POST /api/v1/admin/rotate-keys`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct RotateBody {
     #[serde(default)]
     reason: Option<String>,

@@ -25,7 +25,7 @@ const MAX_PATH_BYTES: usize = 4096;
 const SYSTEM_FOLDERS: [&str; 6] = ["/proc", "/sys", "/dev", "/etc", "/boot", "/run"];
 
 /// One library folder.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct LibraryView {
     id: i64,
     path: String,
@@ -56,7 +56,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<LibraryView>
 }
 
 /// Body of `POST /api/v1/admin/libraries`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddBody {
     path: String,

@@ -22,8 +22,8 @@ use crate::connection::ConnectionInfo;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-#[derive(Serialize)]
-struct Health {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Health {
     status: &'static str,
 }
 
@@ -48,8 +48,9 @@ pub async fn logout(State(state): State<AppState>, session: Option<Extension<hea
     StatusCode::NO_CONTENT.into_response()
 }
 
-#[derive(Serialize)]
-struct SessionView {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = SessionInfo)]
+pub(crate) struct SessionView {
     role: Role,
     #[serde(skip_serializing_if = "Option::is_none")]
     user_role: Option<&'static str>,

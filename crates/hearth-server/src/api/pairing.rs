@@ -25,53 +25,55 @@ use crate::state::AppState;
 /// Maximum size of a pairing request body, in bytes.
 const MAX_BODY: usize = 16 * 1024;
 
-#[derive(Deserialize)]
-struct StartBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct StartBody {
     offer_id: String,
     device_key: String,
     device_name: String,
     share: String,
 }
 
-#[derive(Serialize)]
-struct StartResponse {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct StartResponse {
     pairing_id: String,
     share: String,
     needs_account: bool,
     account_name: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct AccountBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct AccountBody {
     #[serde(default)]
     name: Option<String>,
     password: String,
 }
 
-#[derive(Deserialize)]
-struct FinishBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct FinishBody {
     pairing_id: String,
     confirmation: String,
     #[serde(default)]
     account: Option<AccountBody>,
 }
 
-#[derive(Serialize)]
-struct FinishResponse {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct FinishResponse {
     confirmation: String,
     device: DeviceSummary,
     user: UserSummary,
     credential: String,
 }
 
-#[derive(Serialize)]
-struct DeviceSummary {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = PairedDevice)]
+pub(crate) struct DeviceSummary {
     did: String,
     name: String,
 }
 
-#[derive(Serialize)]
-struct UserSummary {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = PairedUser)]
+pub(crate) struct UserSummary {
     name: String,
     role: &'static str,
 }
@@ -141,23 +143,23 @@ pub async fn finish(State(state): State<AppState>, body: Bytes) -> Response {
 }
 
 /// Body of `POST /api/v1/admin/pairing-offers`.
-#[derive(Deserialize)]
-struct OfferBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct OfferBody {
     #[serde(default)]
     new_user: Option<NewUserBody>,
     #[serde(default)]
     user: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct NewUserBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct NewUserBody {
     name: String,
     role: String,
 }
 
 /// A created offer as the admin sees it, with the code: the only time the
 /// code leaves the server.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct OfferView {
     offer_id: String,
     code: String,

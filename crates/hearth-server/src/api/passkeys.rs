@@ -98,7 +98,7 @@ pub struct RegisterFinish {
 }
 
 /// A passkey as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PasskeyView {
     id: i64,
     name: String,

@@ -291,7 +291,7 @@ pub fn settings(section: &crate::config::TranscodeSection) -> anyhow::Result<hls
 }
 
 /// Body of `POST /api/v1/items/{id}/playback`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlaybackRequest {
     /// Codecs and containers the client decodes.
@@ -304,8 +304,8 @@ pub struct PlaybackRequest {
     audio_track: Option<u8>,
 }
 
-#[derive(Serialize)]
-struct PlaybackAnswer {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct PlaybackAnswer {
     mode: &'static str,
     url: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -332,8 +332,8 @@ struct PlaybackAnswer {
 }
 
 /// One subtitle track in a playback response.
-#[derive(Serialize)]
-struct SubtitleView {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct SubtitleView {
     label: String,
     language: Option<String>,
     codec: String,

@@ -28,8 +28,8 @@ pub async fn start(State(state): State<AppState>, Extension(role): Extension<Rol
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "status": "started" }))))
 }
 
-#[derive(serde::Serialize)]
-struct ScanStatus {
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct ScanStatus {
     running: bool,
     latest: Option<hearth_catalog::ScanProgress>,
 }

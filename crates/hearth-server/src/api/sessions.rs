@@ -25,7 +25,8 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// One signed-in device in the security center.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = SignedInSession)]
 pub struct SessionView {
     /// Handle for ending the session.
     handle: String,
@@ -43,8 +44,8 @@ pub struct SessionView {
 }
 
 /// A user or device by id and name.
-#[derive(Serialize)]
-struct PartyView {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct PartyView {
     id: i64,
     name: String,
 }
