@@ -200,6 +200,50 @@ fn transport_stream_segments_carry_the_same_pictures() {
 }
 
 #[test]
+fn open_gop_iframes_are_not_cut_points() {
+    // I-frames every second, but only the first is an IDR frame: the others
+    // have leading B-frames that refer to the GOP before them.
+    let film = Path::new(env!("CARGO_TARGET_TMPDIR")).join("open-gop-12s.mkv");
+    if !film.is_file() {
+        let status = Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=12"])
+            .args(["-c:v", "libx264", "-bf", "3", "-x264-params", "open-gop=1:keyint=25:min-keyint=25:scenecut=0"])
+            .arg(&film)
+            .status()
+            .expect("ffmpeg runs");
+        assert!(status.success(), "ffmpeg could not make the open-GOP film");
+    }
+    let index = keyframes::scan(&film, SCAN_LIMIT).expect("index");
+    assert_eq!(index.keyframes_ns.len(), 1, "only the first I-frame is an IDR frame: {:?}", index.keyframes_ns);
+    // One 12 s segment: too long to copy, so the server transcodes such a file.
+    let grid = SegmentGrid::from_keyframes(&index.keyframes_ns, 12_000);
+    assert!(grid.longest_ms(12_000) > hearth_media::hls::MAX_COPY_SEGMENT_SECONDS * 1000);
+}
+
+#[test]
+fn changed_file_invalidates_its_index() {
+    let source = b_frame_film();
+    let copy = Path::new(env!("CARGO_TARGET_TMPDIR")).join("b-frames-changed.mkv");
+    std::fs::copy(&source, &copy).expect("copy the film");
+    let index = keyframes::scan(&copy, SCAN_LIMIT).expect("index");
+    assert!(index.is_current(12_000, keyframes::file_stamp(&copy)));
+    // Same name, other content: a longer file.
+    let mut bytes = std::fs::read(&copy).expect("read");
+    bytes.extend_from_slice(&[0; 1024]);
+    std::fs::write(&copy, bytes).expect("rewrite");
+    assert!(!index.is_current(12_000, keyframes::file_stamp(&copy)), "the index of the old file is still used");
+    // Damaged or hand-written indexes are not used either.
+    let stamp = keyframes::file_stamp(&copy);
+    let bad = |keyframes_ns: Vec<u64>| KeyframeIndex { keyframes_ns, ..index.clone() };
+    let current = KeyframeIndex { file_size: stamp.unwrap().0, modified_ns: stamp.unwrap().1, ..index.clone() };
+    assert!(current.is_current(12_000, stamp));
+    for keyframes_ns in [vec![], vec![u64::MAX, 5, 3, 0], vec![0, 0], vec![0, 500_000_000_000]] {
+        let candidate = KeyframeIndex { file_size: current.file_size, modified_ns: current.modified_ns, ..bad(keyframes_ns.clone()) };
+        assert!(!candidate.is_current(12_000, stamp), "{keyframes_ns:?} was accepted");
+    }
+}
+
+#[test]
 fn a_file_without_h264_has_no_index() {
     let ogg = common::sample("movie2/movie-hello.ogg");
     let error = keyframes::scan(&ogg, SCAN_LIMIT).expect_err("Theora is not H.264");

@@ -275,6 +275,47 @@ fn native_players_get_transport_streams_and_a_grant_key() {
 }
 
 #[test]
+fn sparse_key_frames_and_bad_indexes_fall_back_safely() {
+    let library = tempfile::tempdir().expect("library");
+    // 30 s with one key frame: a copy would be one 30 s segment.
+    let sparse = library.path().join("screen-recording.mkv");
+    let status = Command::new("gst-launch-1.0")
+        .args(["-q", "videotestsrc", "num-buffers=750", "pattern=ball", "!", "video/x-raw,width=320,height=240,framerate=25/1"])
+        .args(["!", "x264enc", "key-int-max=100000", "!", "matroskamux", "!", "filesink"])
+        .arg(format!("location={}", sparse.display()))
+        .status()
+        .expect("gst-launch-1.0 runs");
+    assert!(status.success());
+    common::require_samples();
+    std::fs::copy(Path::new(SAMPLES).join("movie2/movie-hello.avi"), library.path().join("hello.avi")).expect("copy the AVI");
+    let server = Server::start(&[library.path()]);
+    server.wait_for_scan();
+    let device = server.adult_device();
+
+    let item = item_with_mime(&device, "video/x-matroska");
+    let (status, answer) = start_playback(&device, &item, &json!({ "capabilities": chromium_caps() }));
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["video"], "transcode", "key frames 30 s apart are transcoded, not copied: {answer}");
+    assert!(!answer["renditions"].as_array().expect("renditions").contains(&json!("original")), "{answer}");
+
+    // A damaged index file in the data folder is ignored and made again.
+    let avi = item_with_mime(&device, "video/x-msvideo");
+    let sha = server.get_json(&format!("/api/v1/items/{avi}"))["sha256"].as_str().expect("sha256").to_owned();
+    let folder = server.data_dir.join("cache/keyframes");
+    std::fs::create_dir_all(&folder).expect("folder");
+    let poisoned = r#"{"keyframes_ns":[18446744073709551615,5,3,0],"avc_profile":[100,0,30],"width":0,"height":0,"video_bytes":18446744073709551615}"#;
+    std::fs::write(folder.join(format!("{sha}.json")), poisoned).expect("write");
+    let (status, answer) = start_playback(&device, &avi, &json!({ "capabilities": chromium_caps() }));
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["video"], "direct", "{answer}");
+    let (status, master) = fetch(&server, answer["url"].as_str().expect("url"));
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&master).contains("avc1.64001f"), "the index was made again from the file");
+    let rewritten = std::fs::read_to_string(folder.join(format!("{sha}.json"))).expect("index file");
+    assert_ne!(rewritten, poisoned, "the damaged index file was kept");
+}
+
+#[test]
 fn seek_to_middle_matches_timestamps() {
     let library = tempfile::tempdir().expect("library");
     synthesize(&library.path().join("long.mkv"), 60);

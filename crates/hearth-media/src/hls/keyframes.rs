@@ -29,9 +29,37 @@ pub struct KeyframeIndex {
     pub height: u32,
     /// Bytes of video in the file, for the playlist's `BANDWIDTH`.
     pub video_bytes: u64,
+    /// Size of the file when it was indexed, so a changed file is indexed again.
+    #[serde(default)]
+    pub file_size: u64,
+    /// Modification time of the file when it was indexed, in nanoseconds
+    /// since the Unix epoch.
+    #[serde(default)]
+    pub modified_ns: u64,
+}
+
+/// Returns the size and modification time (nanoseconds since the Unix
+/// epoch) of `path`, which an index must match to be used.
+pub fn file_stamp(path: &Path) -> Option<(u64, u64)> {
+    let metadata = std::fs::metadata(path).ok()?;
+    let modified = metadata.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
+    Some((metadata.len(), u64::try_from(modified.as_nanos()).unwrap_or(u64::MAX)))
 }
 
 impl KeyframeIndex {
+    /// Returns whether the index fits an item `duration_ms` long and the file
+    /// `stamp` ([`file_stamp`]) as it is now. A changed file, or an index file
+    /// that was damaged or written by hand, is indexed again.
+    pub fn is_current(&self, duration_ms: u64, stamp: Option<(u64, u64)>) -> bool {
+        let limit_ns = duration_ms.saturating_add(60_000).saturating_mul(1_000_000);
+        let sorted = self.keyframes_ns.windows(2).all(|pair| pair[0] < pair[1]);
+        let plausible = !self.keyframes_ns.is_empty()
+            && sorted
+            && self.keyframes_ns.iter().all(|time| *time <= limit_ns)
+            && self.keyframes_ns.len() as u64 <= duration_ms.max(1);
+        plausible && stamp == Some((self.file_size, self.modified_ns))
+    }
+
     /// Returns the `CODECS` entry of the stream, such as `avc1.640028`.
     pub fn codecs(&self) -> String {
         let [profile, constraints, level] = self.avc_profile;
@@ -43,7 +71,11 @@ impl KeyframeIndex {
 /// after `limit`. Fails with a message naming the file when it has no
 /// H.264 stream, GStreamer cannot read it, or the time runs out.
 pub fn scan(path: &Path, limit: Duration) -> Result<KeyframeIndex, String> {
-    with_parsebin(path, "hearth-keyframes", |name, pipeline, parsebin| run(name, pipeline, parsebin, limit))
+    // Stamped before reading, so a file that changes during the scan is
+    // indexed again on its next use.
+    let (file_size, modified_ns) = file_stamp(path).unwrap_or((0, 0));
+    let index = with_parsebin(path, "hearth-keyframes", |name, pipeline, parsebin| run(name, pipeline, parsebin, limit))?;
+    Ok(KeyframeIndex { file_size, modified_ns, ..index })
 }
 
 /// Runs `body` on a pipeline of `filesrc ! parsebin` reading `path`, and
@@ -149,6 +181,16 @@ fn run(name: &str, pipeline: &gst::Pipeline, parsebin: &gst::Element, limit: Dur
         if buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) {
             continue;
         }
+        // Only IDR frames: an open GOP's I-frames cannot start a segment.
+        let length_size = sample
+            .caps()
+            .and_then(|caps| caps.structure(0).and_then(|s| s.get::<gst::Buffer>("codec_data").ok()))
+            .and_then(|data| data.map_readable().ok().map(|map| super::plan::avc_length_size(&map)))
+            .unwrap_or(4);
+        let Ok(map) = buffer.map_readable() else { continue };
+        if !super::plan::has_idr(&map, length_size) {
+            continue;
+        }
         let Some(pts) = buffer.pts() else { continue };
         let time = sample.segment().and_then(|segment| segment.downcast_ref::<gst::ClockTime>().and_then(|s| s.to_stream_time(pts))).unwrap_or(pts);
         keyframes.push(time.nseconds());
@@ -159,7 +201,7 @@ fn run(name: &str, pipeline: &gst::Pipeline, parsebin: &gst::Element, limit: Dur
     if keyframes.is_empty() {
         return Err(format!("{name} has no H.264 key frames"));
     }
-    Ok(KeyframeIndex { keyframes_ns: keyframes, avc_profile, width: size.0, height: size.1, video_bytes })
+    Ok(KeyframeIndex { keyframes_ns: keyframes, avc_profile, width: size.0, height: size.1, video_bytes, file_size: 0, modified_ns: 0 })
 }
 
 /// Returns the stream time at which `path` starts: the earliest first time

@@ -33,9 +33,9 @@ pub use crypt::{KEY_LEN, encrypt_segment};
 pub use ts::TIME_OFFSET as TS_TIME_OFFSET;
 pub use pipeline::{Job, VideoEncoder};
 pub use plan::{
-    AUDIO_BPS, AudioCodec, ClientCapabilities, Container, FIRST_SEGMENT_SECONDS, HlsSupport, MAX_AUDIO_TRACK, PlaybackPlan, Rendition,
-    SEGMENT_SECONDS, SegmentFormat, SegmentGrid, StreamPlan, VideoCodec, copyable_h264, ladder, output_size, plan, remux_ladder, segment_count,
-    segment_of_ns, segment_start_ms,
+    AUDIO_BPS, AudioCodec, ClientCapabilities, Container, FIRST_SEGMENT_SECONDS, HlsSupport, MAX_AUDIO_TRACK, MAX_COPY_SEGMENT_SECONDS,
+    PlaybackPlan, Rendition, SEGMENT_SECONDS, SegmentFormat, SegmentGrid, StreamPlan, VideoCodec, avc_length_size, copyable_h264, has_idr,
+    ladder, output_size, plan, remux_ladder, segment_count, segment_of_ns, segment_start_ms,
 };
 pub use playlist::{MasterEntry, master_playlist, media_playlist};
 use transcoder::{Step, Transcoder};

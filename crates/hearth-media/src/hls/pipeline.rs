@@ -507,7 +507,9 @@ fn timed_sample(kind: Kind, sample: &gst::Sample, origin_ns: u64) -> Option<Time
         kind,
         time_ns: time.nseconds().saturating_sub(origin_ns),
         duration_ns: buffer.duration().map(|duration| duration.nseconds()),
-        sync: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
+        // A video frame starts a segment only when it is an IDR frame.
+        sync: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT)
+            && (kind == Kind::Audio || super::plan::has_idr(&map, codec_data.as_deref().map_or(4, super::plan::avc_length_size))),
         data: map.to_vec(),
         codec_data,
         width: int("width"),

@@ -64,12 +64,19 @@ impl SegmentGrid {
             let last = *boundaries.last().unwrap_or(&0);
             let span = if boundaries.len() == 1 { FIRST_SEGMENT_SECONDS } else { SEGMENT_SECONDS };
             // 1 ms of slack for time stamps rounded by the container.
-            let due = last + u64::from(span) * 1000 * NS_PER_MS;
-            if keyframe + NS_PER_MS >= due && keyframe < duration_ns {
+            let due = last.saturating_add(u64::from(span) * 1000 * NS_PER_MS);
+            if keyframe.saturating_add(NS_PER_MS) >= due && keyframe < duration_ns {
                 boundaries.push(keyframe);
             }
         }
         SegmentGrid::Keyframes(boundaries.into())
+    }
+
+    /// Returns the longest segment of an item `duration_ms` long, in
+    /// milliseconds. A copy whose longest segment exceeds
+    /// [`MAX_COPY_SEGMENT_SECONDS`] is not worth making: see there.
+    pub fn longest_ms(&self, duration_ms: u64) -> u64 {
+        (0..self.count(duration_ms)).map(|k| self.length_ms(k, duration_ms)).max().unwrap_or(0)
     }
 
     /// Returns the start of segment `k` in nanoseconds; past the last
@@ -145,6 +152,39 @@ impl SegmentFormat {
             SegmentFormat::Ts => "ts",
         }
     }
+}
+
+/// Longest segment a copy may have, in seconds. A source with key frames
+/// further apart (screen recordings, intra-refresh streams, open-GOP
+/// broadcasts whose I-frames are not IDR frames, damaged files) would make
+/// segments of minutes that a player waits for and the server holds in
+/// memory, so such a source is transcoded on the fixed grid instead.
+pub const MAX_COPY_SEGMENT_SECONDS: u64 = 10;
+
+/// Returns whether an H.264 access unit in AVC form (NAL units each after a
+/// big-endian length of `length_size` bytes) holds an IDR slice. Only an IDR
+/// frame starts a segment that decodes on its own: after an I-frame of an
+/// open GOP, leading pictures still refer to the frames before it.
+pub fn has_idr(access_unit: &[u8], length_size: usize) -> bool {
+    if !(1..=4).contains(&length_size) {
+        return false;
+    }
+    let mut rest = access_unit;
+    while rest.len() > length_size {
+        let length = rest[..length_size].iter().fold(0usize, |n, byte| (n << 8) | usize::from(*byte));
+        let Some(nal) = rest.get(length_size..length_size + length) else { return false };
+        if nal.first().is_some_and(|header| header & 0x1f == 5) {
+            return true;
+        }
+        rest = &rest[length_size + length..];
+    }
+    false
+}
+
+/// Returns the NAL length size of an AVCDecoderConfigurationRecord (4 when
+/// the record is too short to say).
+pub fn avc_length_size(avcc: &[u8]) -> usize {
+    avcc.get(4).map_or(4, |byte| usize::from(byte & 0x03) + 1)
 }
 
 /// Most audio tracks a client may choose among (0 to 15).
@@ -635,6 +675,20 @@ mod tests {
         // Sparse key frames make long segments, and the target duration says so.
         let sparse = SegmentGrid::from_keyframes(&[0, 10 * s], 20_000);
         assert_eq!((sparse.count(20_000), sparse.target_duration_s(20_000)), (2, 10));
+    }
+
+    #[test]
+    fn idr_detection_reads_nal_types() {
+        let unit = |types: &[u8]| -> Vec<u8> {
+            types.iter().flat_map(|t| [0, 0, 0, 2, *t, 0x88]).collect()
+        };
+        assert!(has_idr(&unit(&[0x09, 0x67, 0x68, 0x65]), 4), "AUD, SPS, PPS, IDR slice");
+        assert!(!has_idr(&unit(&[0x09, 0x06, 0x01]), 4), "AUD, SEI, non-IDR slice: an open-GOP I-frame");
+        assert!(!has_idr(&[0, 0, 0, 9, 0x65], 4), "a length past the end");
+        assert_eq!(avc_length_size(&[1, 0x64, 0, 0x1f, 0xff]), 4);
+        assert_eq!(avc_length_size(&[1, 0x64, 0, 0x1f, 0xfd]), 2);
+        let sparse = SegmentGrid::from_keyframes(&[0, 30_000_000_000], 60_000);
+        assert_eq!(sparse.longest_ms(60_000), 30_000);
     }
 
     #[test]

@@ -58,12 +58,12 @@ pub(crate) fn segment(runs: &[TrackRun], configs: &[TrackConfig]) -> Option<Vec<
     let mut out = Vec::with_capacity(pes.iter().map(|p| p.payload.len()).sum::<usize>() * 105 / 100 + 2 * PACKET);
     write_section(&mut out, PAT_PID, &pat(), &mut counters[0]);
     write_section(&mut out, PMT_PID, &pmt(video.is_some(), audio.is_some(), pcr_pid), &mut counters[3]);
-    let mut pcr_sent = false;
     for packet in pes {
         let counter = if packet.pid == VIDEO_PID { &mut counters[1] } else { &mut counters[2] };
-        // A clock reference on each key frame of the PCR stream, and on its first packet.
-        let pcr = (packet.pid == pcr_pid && (packet.key || !pcr_sent)).then_some(packet.dts.saturating_sub(DECODE_LEAD / 2));
-        pcr_sent |= pcr.is_some();
+        // A clock reference at the start of every frame of the PCR stream:
+        // ISO/IEC 13818-1 asks for one at least every 100 ms, and frames come
+        // more often than that.
+        let pcr = (packet.pid == pcr_pid).then_some(packet.dts.saturating_sub(DECODE_LEAD / 2));
         write_pes(&mut out, &packet, pcr, counter);
     }
     Some(out)
@@ -350,6 +350,9 @@ mod tests {
         assert_eq!(starts[..2], [PAT_PID, PMT_PID]);
         assert_eq!(starts.iter().filter(|p| **p == VIDEO_PID).count(), 5, "one PES a frame");
         assert_eq!(starts.iter().filter(|p| **p == AUDIO_PID).count(), 3);
+        // Every frame of the PCR stream (video) starts with a clock reference.
+        let video_starts: Vec<&[u8]> = bytes.chunks(PACKET).filter(|packet| packet[1] & 0x40 != 0 && pid(packet) == VIDEO_PID).collect();
+        assert!(video_starts.iter().all(|packet| packet[3] & 0x20 != 0 && packet[5] & 0x10 != 0), "a frame without a PCR");
         // The first video packet carries a random access flag and a PCR.
         let first_video = bytes.chunks(PACKET).find(|packet| pid(packet) == VIDEO_PID).unwrap();
         assert_eq!(first_video[3] & 0x30, 0x30, "adaptation field present");

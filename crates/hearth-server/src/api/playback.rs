@@ -82,7 +82,8 @@ pub struct Playbacks {
 pub struct KeyframeIndexes {
     dir: Option<std::path::PathBuf>,
     known: Mutex<HashMap<String, IndexState>>,
-    starts: Mutex<HashMap<String, u64>>,
+    starts: Mutex<HashMap<String, (Option<(u64, u64)>, u64)>>,
+    scanning: Mutex<()>,
 }
 
 #[derive(Clone)]
@@ -99,7 +100,10 @@ impl KeyframeIndexes {
     /// Returns the stream time at which `path` (content hash `sha256`)
     /// starts; 0 when it cannot be read, as most files start there.
     pub async fn start_time(&self, path: std::path::PathBuf, sha256: &str) -> u64 {
-        if let Some(start) = self.starts.lock().unwrap_or_else(|p| p.into_inner()).get(sha256) {
+        let stamp = keyframes::file_stamp(&path);
+        if let Some((known, start)) = self.starts.lock().unwrap_or_else(|p| p.into_inner()).get(sha256)
+            && *known == stamp
+        {
             return *start;
         }
         let shown = path.display().to_string();
@@ -114,7 +118,7 @@ impl KeyframeIndexes {
                 0
             }
         };
-        self.starts.lock().unwrap_or_else(|p| p.into_inner()).insert(sha256.to_owned(), start);
+        self.starts.lock().unwrap_or_else(|p| p.into_inner()).insert(sha256.to_owned(), (stamp, start));
         start
     }
 
@@ -131,29 +135,46 @@ impl KeyframeIndexes {
     /// Returns the index of `path` (content hash `sha256`), waiting up to
     /// `wait` for a scan; `None` when it is not ready by then. A scan that
     /// outlasts the wait goes on and keeps its result for the next call.
-    pub async fn get(self: &Arc<Self>, path: std::path::PathBuf, sha256: &str, wait: Duration) -> Option<Arc<KeyframeIndex>> {
-        match self.lock().get(sha256).cloned() {
-            Some(IndexState::Ready(index)) => return Some(index),
-            Some(IndexState::Failed(at)) if at.elapsed() < INDEX_RETRY => return None,
-            Some(IndexState::Scanning) => return None,
-            _ => {}
+    pub async fn get(self: &Arc<Self>, path: std::path::PathBuf, sha256: &str, duration_ms: u64, wait: Duration) -> Option<Arc<KeyframeIndex>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let stamp = keyframes::file_stamp(&path);
+            let known = self.lock().get(sha256).cloned();
+            match known {
+                Some(IndexState::Ready(index)) if index.is_current(duration_ms, stamp) => return Some(index),
+                Some(IndexState::Failed(at)) if at.elapsed() < INDEX_RETRY => return None,
+                // Another playback is indexing the file: wait for it rather than transcode.
+                Some(IndexState::Scanning) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+                Some(IndexState::Scanning) => return None,
+                _ => break,
+            }
         }
         self.lock().insert(sha256.to_owned(), IndexState::Scanning);
         let this = Arc::clone(self);
         let hash = sha256.to_owned();
-        let task = tokio::task::spawn_blocking(move || this.load_or_scan(&path, &hash));
-        match tokio::time::timeout(wait, task).await {
+        let task = tokio::task::spawn_blocking(move || this.load_or_scan(&path, &hash, duration_ms));
+        match tokio::time::timeout_at(deadline, task).await {
             Ok(Ok(found)) => found,
             Ok(Err(_)) | Err(_) => None,
         }
     }
 
-    fn load_or_scan(&self, path: &std::path::Path, sha256: &str) -> Option<Arc<KeyframeIndex>> {
+    fn load_or_scan(&self, path: &std::path::Path, sha256: &str, duration_ms: u64) -> Option<Arc<KeyframeIndex>> {
         let file = self.file(sha256);
-        let stored = file.as_ref().and_then(|file| std::fs::read(file).ok()).and_then(|bytes| serde_json::from_slice::<KeyframeIndex>(&bytes).ok());
+        let stamp = keyframes::file_stamp(path);
+        let stored = file
+            .as_ref()
+            .and_then(|file| std::fs::read(file).ok())
+            .and_then(|bytes| serde_json::from_slice::<KeyframeIndex>(&bytes).ok())
+            .filter(|index| index.is_current(duration_ms, stamp));
         let result = match stored {
             Some(index) => Ok(index),
             None => {
+                // One scan at a time: each reads a whole file.
+                let _one_at_a_time = self.scanning.lock().unwrap_or_else(|p| p.into_inner());
                 let started = Instant::now();
                 let scanned = keyframes::scan(path, INDEX_LIMIT);
                 if let Ok(index) = &scanned {
@@ -391,7 +412,21 @@ pub async fn start(
     let item = id.clone();
     let file = tokio::task::spawn_blocking(move || catalog.media_file(&item)).await??.ok_or(ApiError::NotFound("item"))?;
     let mut plan = hls::plan(&file.probe, &request.capabilities).map_err(|reason| ApiError::BadRequest(format!("item {id} cannot play on this client: {reason}")))?;
-    let original = if plan.copies_video() { state.playbacks.indexes.get(file.path.clone(), &file.sha256, INDEX_WAIT).await } else { None };
+    let known_duration = file.probe.duration_ms.unwrap_or(0);
+    let indexes = Arc::clone(&state.playbacks.indexes);
+    let mut original =
+        if plan.copies_video() { indexes.get(file.path.clone(), &file.sha256, known_duration, INDEX_WAIT).await } else { None };
+    let origin_ns = if plan == PlaybackPlan::Direct { 0 } else { indexes.start_time(file.path.clone(), &file.sha256).await };
+    let copy_grid = original.as_ref().map(|index| {
+        let keyframes: Vec<u64> = index.keyframes_ns.iter().map(|time| time.saturating_sub(origin_ns)).collect();
+        SegmentGrid::from_keyframes(&keyframes, known_duration)
+    });
+    if let Some(grid) = &copy_grid
+        && grid.longest_ms(known_duration) > hls::MAX_COPY_SEGMENT_SECONDS * 1000
+    {
+        tracing::info!(item = %id, longest_ms = grid.longest_ms(known_duration), "key frames too far apart to copy; transcoding");
+        original = None;
+    }
     if original.is_none() {
         plan = plan.without_copy(&file.probe);
     }
@@ -437,13 +472,9 @@ pub async fn start(
 
     let size = file.probe.video.as_ref().and_then(|v| Some((v.width?, v.height?)));
     let encoder = state.playbacks.status().encoder;
-    let origin_ns = state.playbacks.indexes.start_time(file.path.clone(), &file.sha256).await;
-    let grid = match &original {
-        Some(index) => {
-            let keyframes: Vec<u64> = index.keyframes_ns.iter().map(|time| time.saturating_sub(origin_ns)).collect();
-            SegmentGrid::from_keyframes(&keyframes, duration_ms)
-        }
-        None => SegmentGrid::Fixed,
+    let grid = match (&original, copy_grid) {
+        (Some(_), Some(grid)) => grid,
+        _ => SegmentGrid::Fixed,
     };
     let format = SegmentFormat::for_client(request.capabilities.hls);
     let job = Job {
@@ -527,7 +558,7 @@ pub async fn master(State(state): State<AppState>, Path(grant): Path<String>) ->
             uri: format!("{}/index.m3u8", rendition.as_str()),
             original: playback.original.as_ref().filter(|_| *rendition == Rendition::Original).map(|index| {
                 let seconds = (playback.job.duration_ms / 1000).max(1);
-                (index.video_bytes * 8 / seconds, index.codecs())
+                (index.video_bytes.saturating_mul(8) / seconds, index.codecs())
             }),
         })
         .collect();
