@@ -45,19 +45,25 @@ pub struct LoginQuery {
 /// paired device key. `?failed` is where the old token form's post still
 /// redirects a rejected token, so the page then explains that browsers pair
 /// instead.
-pub async fn login_page(Query(query): Query<LoginQuery>) -> Html<String> {
+pub async fn login_page(Query(query): Query<LoginQuery>) -> axum::response::Response {
+    if ui_dir::configured() {
+        return axum::response::Redirect::temporary("/ui/login").into_response();
+    }
     let notice = if query.failed.is_some() {
         r#"<p class="error" role="alert" data-i18n="tokenRetired"></p>"#
     } else {
         ""
     };
-    Html(LOGIN_HTML.replace("<!--notice-->", notice))
+    Html(LOGIN_HTML.replace("<!--notice-->", notice)).into_response()
 }
 
 /// `GET /`: the library page (public, because it is a shell whose module
 /// requests data with signed requests).
-pub async fn index_page() -> Html<&'static str> {
-    Html(INDEX_HTML)
+pub async fn index_page() -> axum::response::Response {
+    if ui_dir::configured() {
+        return axum::response::Redirect::temporary("/ui/").into_response();
+    }
+    Html(INDEX_HTML).into_response()
 }
 
 /// `GET /app.js`: the module of the sign-in and library pages.
@@ -72,8 +78,15 @@ pub async fn app_css() -> impl IntoResponse {
 
 /// `GET /pair`: the pairing page (public). The offer id and code travel in
 /// the URL fragment, which the browser does not send to the server.
-pub async fn pair_page() -> Html<&'static str> {
-    Html(PAIR_HTML)
+///
+/// With the new UI configured, the page sends the browser to `/ui/pair`; a
+/// redirect without a fragment keeps the link's own (RFC 9110, 10.2.2), so
+/// the offer travels along and still never reaches the server.
+pub async fn pair_page() -> axum::response::Response {
+    if ui_dir::configured() {
+        return axum::response::Redirect::temporary("/ui/pair").into_response();
+    }
+    Html(PAIR_HTML).into_response()
 }
 
 /// `GET /playback.js`: the player module (public).

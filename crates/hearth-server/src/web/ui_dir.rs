@@ -16,6 +16,12 @@ use axum::response::{IntoResponse, Response};
 /// Environment variable naming the built UI folder.
 pub const UI_DIR_VAR: &str = "HEARTH_UI_DIR";
 
+/// Returns whether a built UI is configured: `HEARTH_UI_DIR` names a folder
+/// with an `index.html`. The old pages then send browsers to it.
+pub fn configured() -> bool {
+    std::env::var_os(UI_DIR_VAR).is_some_and(|dir| Path::new(&dir).join("index.html").is_file())
+}
+
 /// `GET /ui`: the UI's start page.
 pub async fn ui_index() -> Response {
     serve("").await

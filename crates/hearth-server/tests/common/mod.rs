@@ -57,16 +57,21 @@ impl Server {
 
     /// Like [`Server::start`], with extra command-line arguments.
     pub fn start_with(libraries: &[&Path], extra: &[&str]) -> Self {
-        Self::launch(libraries, extra, None)
+        Self::launch(libraries, extra, None, None)
     }
 
     /// Like [`Server::start_with`], with `config` as the TOML configuration
     /// file in place of `/dev/null`.
     pub fn start_with_config(libraries: &[&Path], extra: &[&str], config: &str) -> Self {
-        Self::launch(libraries, extra, Some(config))
+        Self::launch(libraries, extra, Some(config), None)
     }
 
-    fn launch(libraries: &[&Path], extra: &[&str], config: Option<&str>) -> Self {
+    /// Like [`Server::start`], serving the built web UI in `ui_dir` (`HEARTH_UI_DIR`).
+    pub fn start_with_ui(libraries: &[&Path], ui_dir: &Path) -> Self {
+        Self::launch(libraries, &[], None, Some(ui_dir))
+    }
+
+    fn launch(libraries: &[&Path], extra: &[&str], config: Option<&str>, ui_dir: Option<&Path>) -> Self {
         let data = tempfile::tempdir().expect("temporary data folder");
         let log = data.path().join("server.log");
         let config_file = match config {
@@ -87,8 +92,13 @@ impl Server {
             .env("RUST_LOG", "info")
             // A developer's own configuration file must not leak into tests.
             .env("HEARTH_CONFIG", &config_file)
+            // Nor a developer's built UI, which turns the old pages into redirects.
+            .env_remove("HEARTH_UI_DIR")
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).expect("log file"));
+        if let Some(dir) = ui_dir {
+            command.env("HEARTH_UI_DIR", dir);
+        }
         let mut child = command.spawn().expect("start hearth serve");
 
         let stdout = child.stdout.take().expect("piped stdout");
