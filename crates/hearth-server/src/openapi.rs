@@ -128,7 +128,7 @@ fn describe(method: &str, path: &str) -> Option<Described> {
         ("GET", "/hls/{grant}/{rendition}/{file}") => d("A media playlist, init segment or media segment", none, ("200", Some(media_file))),
         ("GET", "/api/v1/hls/{grant}/key") => d("The segment key, to the playback's own session", none, ("200", Some(octets))),
         ("DELETE", "/api/v1/hls/{grant}") => d("Stop a playback and its transcodes", none, ("204", None)),
-        ("GET", "/api/v1/admin/transcodes") => d("Transcoder encoder, limit and counters", none, ("200", Some(json::<hearth_media::hls::TranscodeStatus>))),
+        ("GET", "/api/v1/admin/transcodes") => d("Transcoder counters and the HLS playbacks", none, ("200", Some(json::<api::playback::TranscodesView>))),
         ("GET", "/api/v1/keys") => d("The server's signing keys, current and retired", none, ("200", Some(json_list::<PublishedKey>))),
         ("POST", "/api/v1/admin/rotate-keys") => d("Emergency rotation of the TLS certificate and signing key", Some(any_json), ("200", Some(json::<RotationReport>))),
         ("GET", "/api/v1/admin/node") => d("This node's identity and link key (X-Wing)", none, ("200", Some(any_json))),

@@ -43,6 +43,8 @@ pub struct AppState {
 pub struct ScanEvents {
     sender: broadcast::Sender<ScanProgress>,
     latest: Arc<Mutex<Option<ScanProgress>>>,
+    /// The latest report of each library, by its root.
+    per_library: Arc<Mutex<std::collections::BTreeMap<String, ScanProgress>>>,
     running: Arc<AtomicBool>,
 }
 
@@ -56,12 +58,13 @@ impl ScanEvents {
     /// Creates an empty channel.
     pub fn new() -> Self {
         let (sender, _) = broadcast::channel(PROGRESS_BUFFER);
-        Self { sender, latest: Arc::new(Mutex::new(None)), running: Arc::new(AtomicBool::new(false)) }
+        Self { sender, latest: Arc::new(Mutex::new(None)), per_library: Arc::default(), running: Arc::new(AtomicBool::new(false)) }
     }
 
     /// Publishes one report.
     pub fn publish(&self, progress: &ScanProgress) {
         *self.latest.lock().unwrap_or_else(|p| p.into_inner()) = Some(progress.clone());
+        self.per_library.lock().unwrap_or_else(|p| p.into_inner()).insert(progress.library.clone(), progress.clone());
         // A send error only means there are no subscribers right now.
         let _ = self.sender.send(progress.clone());
     }
@@ -71,6 +74,11 @@ impl ScanEvents {
         let receiver = self.sender.subscribe();
         let latest = self.latest.lock().unwrap_or_else(|p| p.into_inner()).clone();
         (receiver, latest)
+    }
+
+    /// Returns the latest report of every library scanned since start, by root.
+    pub fn libraries(&self) -> Vec<ScanProgress> {
+        self.per_library.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
     }
 
     /// Marks a scan as started; false when one is already running.

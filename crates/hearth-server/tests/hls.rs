@@ -173,6 +173,16 @@ fn hls_playlists_and_decrypted_segments_pass_ffprobe() {
     let duration: f64 = probe["format"]["duration"].as_str().and_then(|d| d.parse().ok()).expect("duration");
     assert!((duration - 8.36).abs() < 0.3, "the playlist lasts {duration} s, the AVI 8.36 s");
 
+    // The admin sees who plays what.
+    let status = transcodes(&server);
+    let playback = status["playbacks"].as_array().expect("playbacks").iter().find(|p| p["item_id"] == avi.as_str()).cloned();
+    let playback = playback.unwrap_or_else(|| panic!("the playback is not listed: {status:#}"));
+    assert_eq!(playback["renditions"], json!(["480p"]), "{playback}");
+    assert!(playback["user"].as_str().is_some_and(|user| user.starts_with("adult-")), "{playback}");
+    assert_eq!(playback["video"], "transcode", "asking for one transcoded rung copies nothing: {playback}");
+    assert_eq!(answer["video"], "transcode", "{answer}");
+    assert_eq!(status["encoder"], "x264enc", "the counters stay at the top level: {status}");
+
     // Another signed-in device may not take this playback's key.
     let other = server.adult_device();
     assert_eq!(other.request(Method::GET, key_path, None).status(), StatusCode::FORBIDDEN);

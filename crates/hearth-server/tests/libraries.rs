@@ -41,6 +41,16 @@ fn wizard_adds_and_removes_folders() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(libraries(&admin)[0]["available"], true);
+    let scan_deadline = Instant::now() + Duration::from_secs(30);
+    let reported = loop {
+        let status = admin.get_json("/api/v1/scan");
+        let done = status["libraries"].as_array().expect("libraries").iter().any(|p| p["library"] == added["path"] && p["phase"] == "done");
+        if done || Instant::now() > scan_deadline {
+            break done;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(reported, "GET /api/v1/scan lists the folder's finished scan");
     let again = admin.request(Method::POST, "/api/v1/admin/libraries", Some(&json!({ "path": format!("{path}/") })));
     assert_eq!(again.status(), StatusCode::CREATED);
     assert_eq!(libraries(&admin).len(), 1, "the same folder twice is one library");

@@ -183,6 +183,13 @@ impl TranscodeManager {
         self.fetch(key, job, Some(n), deadline, cancel)
     }
 
+    /// Returns the renditions with a running pipeline, by playback session.
+    pub fn running(&self) -> Vec<TranscodeKey> {
+        let transcoders: Vec<(TranscodeKey, Arc<Transcoder>)> =
+            self.inner.lock_transcoders().iter().map(|(key, transcoder)| (key.clone(), Arc::clone(transcoder))).collect();
+        transcoders.into_iter().filter(|(_, transcoder)| transcoder.lock().running.is_some()).map(|(key, _)| key).collect()
+    }
+
     /// Stops and drops every transcoder of playback session `session`.
     pub fn end_session(&self, session: &str) {
         let ended: Vec<Arc<Transcoder>> = {

@@ -43,7 +43,7 @@ pub(crate) struct Transcoder {
 
 pub(crate) struct State {
     generation: u64,
-    running: Option<Running>,
+    pub(crate) running: Option<Running>,
     /// Whether this transcoder has one of the manager's slots.
     pub(crate) holds_slot: bool,
     /// Whether a request is starting a pipeline; others wait for it.

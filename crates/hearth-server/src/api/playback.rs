@@ -226,6 +226,12 @@ struct Playback {
     started: Instant,
     /// The source's key frames, when the original is copied.
     original: Option<Arc<KeyframeIndex>>,
+    /// The item played.
+    item_id: String,
+    /// The item's title, for the admin's view.
+    title: String,
+    /// Whether the video is copied rather than transcoded.
+    copies: bool,
 }
 
 impl Playbacks {
@@ -436,6 +442,8 @@ pub async fn start(
         PlaybackPlan::Direct => None,
         PlaybackPlan::Hls { video, audio, renditions, reason } => {
             let renditions = choose_renditions(&id, renditions, request.quality)?;
+            // A quality that names a transcoded rung copies nothing.
+            let video = if renditions.contains(&Rendition::Original) { video } else { video.map(|_| StreamPlan::Transcode) };
             let Some(duration_ms) = file.probe.duration_ms.filter(|ms| *ms > 0) else {
                 return Err(ApiError::BadRequest(format!("item {id} has no known duration, which HLS needs: scan the library again")));
             };
@@ -477,6 +485,12 @@ pub async fn start(
         _ => SegmentGrid::Fixed,
     };
     let format = SegmentFormat::for_client(request.capabilities.hls);
+    let title = file
+        .probe
+        .tags
+        .title
+        .clone()
+        .unwrap_or_else(|| file.path.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default());
     let job = Job {
         path: file.path,
         duration_ms,
@@ -498,6 +512,9 @@ pub async fn start(
             session_id: session.as_ref().map(|s| s.id.clone()),
             started: Instant::now(),
             original: original.filter(|_| renditions.contains(&Rendition::Original)),
+            item_id: id.clone(),
+            title,
+            copies: video == Some(StreamPlan::Direct),
         },
     );
     Ok(Json(PlaybackAnswer {
@@ -776,8 +793,63 @@ pub async fn trickplay_file(State(state): State<AppState>, Path((grant, file)): 
 }
 
 /// `GET /api/v1/admin/transcodes`: encoder, limit and counters.
-pub async fn status(State(state): State<AppState>) -> Json<TranscodeStatus> {
-    Json(state.playbacks.status())
+pub async fn status(State(state): State<AppState>) -> Json<TranscodesView> {
+    let running = state.playbacks.manager.running();
+    let sessions = state.access.sessions.open_sessions();
+    let playbacks: Vec<(String, Playback)> =
+        state.playbacks.playbacks.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(grant, playback)| (grant.clone(), playback.clone())).collect();
+    let access = Arc::clone(&state.access);
+    let names = tokio::task::spawn_blocking(move || -> HashMap<i64, String> {
+        access.users.users().map(|users| users.into_iter().map(|user| (user.id.0, user.name)).collect()).unwrap_or_default()
+    })
+    .await
+    .unwrap_or_default();
+    let mut views: Vec<PlaybackView> = playbacks
+        .into_iter()
+        .map(|(grant, playback)| {
+            let session = playback.session_id.as_ref().and_then(|id| sessions.iter().find(|session| &session.id == id));
+            let mut active: Vec<Rendition> = running.iter().filter(|(key, _)| *key == grant).map(|(_, rendition)| *rendition).collect();
+            active.sort();
+            PlaybackView {
+                item_id: playback.item_id,
+                title: playback.title,
+                user: session.and_then(|session| names.get(&session.user_id.0).cloned()),
+                device_id: session.map(|session| session.device_id.0),
+                video: if playback.copies { StreamPlan::Direct } else { StreamPlan::Transcode },
+                renditions: playback.renditions,
+                active,
+                started_seconds_ago: playback.started.elapsed().as_secs(),
+            }
+        })
+        .collect();
+    views.sort_by_key(|view| view.started_seconds_ago);
+    Json(TranscodesView { status: state.playbacks.status(), playbacks: views })
+}
+
+/// The answer of `GET /api/v1/admin/transcodes`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TranscodesView {
+    #[serde(flatten)]
+    status: TranscodeStatus,
+    /// HLS playbacks, newest first.
+    playbacks: Vec<PlaybackView>,
+}
+
+/// One HLS playback in the admin's view.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PlaybackView {
+    item_id: String,
+    title: String,
+    /// The user who started it; absent for a host command.
+    user: Option<String>,
+    device_id: Option<i64>,
+    /// Whether the video is copied (`direct`) or transcoded.
+    video: StreamPlan,
+    /// The renditions it offers.
+    renditions: Vec<Rendition>,
+    /// The renditions with a pipeline running now.
+    active: Vec<Rendition>,
+    started_seconds_ago: u64,
 }
 
 /// The files of a rendition.

@@ -32,12 +32,14 @@ pub async fn start(State(state): State<AppState>, Extension(role): Extension<Rol
 pub(crate) struct ScanStatus {
     running: bool,
     latest: Option<hearth_catalog::ScanProgress>,
+    /// The latest report of each library scanned since the server started.
+    libraries: Vec<hearth_catalog::ScanProgress>,
 }
 
 /// `GET /api/v1/scan`: whether a scan runs, and its latest progress report.
 pub async fn status(State(state): State<AppState>) -> impl IntoResponse {
     let (_, latest) = state.scan_events.subscribe();
-    Json(ScanStatus { running: state.scan_events.is_running(), latest })
+    Json(ScanStatus { running: state.scan_events.is_running(), latest, libraries: state.scan_events.libraries() })
 }
 
 /// Runs a scan of all libraries on a blocking thread, publishing progress.
