@@ -154,6 +154,7 @@ pub struct Guard {
     sources: HashMap<IpAddr, SourceState>,
     bans: HashMap<IpAddr, Ban>,
     alerts: VecDeque<Alert>,
+    last_sweep_ms: u64,
 }
 
 /// Most alerts kept in memory.
@@ -162,10 +163,18 @@ const ALERTS_KEPT: usize = 1000;
 /// A source silent this long is forgotten (its buckets have drained).
 const FORGET_AFTER: Duration = Duration::from_secs(30 * 60);
 
+/// How often silent sources and ended bans are swept out.
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
+
+/// Most sources tracked at once. Beyond it (a flood from many addresses,
+/// as IPv6 allows) the least recently seen half is forgotten, so memory and
+/// the cost per request stay bounded.
+const MAX_SOURCES: usize = 65_536;
+
 impl Guard {
     /// Creates a guard with `settings`.
     pub fn new(settings: RuleSettings) -> Self {
-        Guard { settings, sources: HashMap::new(), bans: HashMap::new(), alerts: VecDeque::new() }
+        Guard { settings, sources: HashMap::new(), bans: HashMap::new(), alerts: VecDeque::new(), last_sweep_ms: 0 }
     }
 
     /// Returns whether `source` may connect or be served at `now_ms`.
@@ -242,9 +251,19 @@ impl Guard {
     }
 
     fn forget_idle(&mut self, now_ms: u64) {
+        let crowded = self.sources.len() > MAX_SOURCES;
+        if !crowded && now_ms.saturating_sub(self.last_sweep_ms) < SWEEP_EVERY.as_millis() as u64 {
+            return;
+        }
+        self.last_sweep_ms = now_ms;
         let horizon = FORGET_AFTER.as_millis() as u64;
-        if self.sources.len() > 4096 {
-            self.sources.retain(|_, state| now_ms.saturating_sub(state.last_seen_ms) < horizon);
+        self.sources.retain(|_, state| now_ms.saturating_sub(state.last_seen_ms) < horizon);
+        self.bans.retain(|_, ban| ban.until_ms > now_ms);
+        if self.sources.len() > MAX_SOURCES {
+            let mut seen: Vec<u64> = self.sources.values().map(|state| state.last_seen_ms).collect();
+            let (_, median, _) = seen.select_nth_unstable(MAX_SOURCES / 2);
+            let cutoff = *median;
+            self.sources.retain(|_, state| state.last_seen_ms > cutoff);
         }
     }
 
@@ -274,6 +293,11 @@ impl Guard {
     /// Returns the alerts raised so far, oldest first.
     pub fn alerts(&self) -> impl Iterator<Item = &Alert> {
         self.alerts.iter()
+    }
+
+    /// Returns how many sources the guard tracks now.
+    pub fn tracked_sources(&self) -> usize {
+        self.sources.len()
     }
 
     /// Returns the latest requests of `source`, for a forensic record.

@@ -211,6 +211,18 @@ fn bans_hold_until_they_end_or_an_admin_lifts_them() {
 }
 
 #[test]
+fn a_flood_of_addresses_stays_bounded() {
+    let mut guard = Guard::new(RuleSettings::default());
+    for n in 0..150_000u32 {
+        let source = IpAddr::from([0xfd00, 0, 0, 0, 0, 0, (n >> 16) as u16, n as u16]);
+        let mut probe = event(u64::from(n), ATTACKER, "GET", "/.env", 401);
+        probe.source = source;
+        guard.observe(probe);
+    }
+    assert!(guard.tracked_sources() <= 65_537, "{} sources kept", guard.tracked_sources());
+}
+
+#[test]
 fn copying_the_library_is_slowed() {
     let mut guard = Guard::new(RuleSettings::default());
     // 200 files of 100 MB at 100 MB/s.
