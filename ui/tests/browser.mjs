@@ -47,24 +47,28 @@ export async function launchBrowser({ executable, caFile, timeoutMs }) {
 
 /**
  * Opens a page in a new context (its own IndexedDB, so its own device key)
- * and records its console errors, uncaught exceptions and unsigned API calls.
+ * and records its console errors, uncaught exceptions, unsigned API calls
+ * and the bodies of its playback requests.
  */
 export async function openDevice(browser, { viewport, timeoutMs }) {
   const context = await browser.newContext({ viewport });
   context.setDefaultTimeout(timeoutMs);
   const page = await context.newPage();
-  const record = { context, page, errors: [], unsignedApiRequests: [], failedResponses: [] };
+  const record = { context, page, errors: [], unsignedApiRequests: [], failedResponses: [], playbackBodies: [] };
   page.on("response", (response) => {
     if (process.env.HEARTH_UI_DEBUG && (response.request().method() === "DELETE" || response.url().includes("/playback"))) process.stdout.write(`debug ${response.status()} ${response.request().method()} ${response.url()} on ${page.url()}\n`);
     if (response.status() >= 400) record.failedResponses.push(`${response.status()} ${response.request().method()} ${new URL(response.url()).pathname.replace(/\/(media|hls|api\/v1\/hls)\/[^/]+/, "/$1/GRANT")}`);
   });
   page.on("console", (message) => {
-    if (message.type() === "error") record.errors.push(message.text());
+    // The location names the resource that failed to load, with any grant in its path hidden.
+    const source = (message.location().url ?? "").replace(/\/(media|hls|api\/v1\/hls)\/[^/]+/, "/$1/GRANT");
+    if (message.type() === "error") record.errors.push(`${message.text()} (${source || "no location"}, on ${new URL(page.url()).pathname})`);
   });
   page.on("pageerror", (error) => record.errors.push(`uncaught: ${error.message}`));
   page.on("request", (request) => {
     const url = new URL(request.url());
     const publicPaths = ["/api/v1/health", "/api/v1/login", "/api/v1/pair/start", "/api/v1/pair/finish", "/api/v1/passkeys/login/start", "/api/v1/passkeys/login/finish"];
+    if (request.method() === "POST" && /^\/api\/v1\/items\/[^/]+\/playback$/.test(url.pathname)) record.playbackBodies.push(request.postDataJSON());
     if (url.pathname.startsWith("/api/") && !publicPaths.includes(url.pathname) && !request.headers()["hearth-session"]) {
       record.unsignedApiRequests.push(`${request.method()} ${url.pathname}`);
     }

@@ -27,9 +27,12 @@ import type {
   AuditQuery,
   ConnectionInfo,
   Device,
+  Facets,
   Grant,
+  InProgressList,
   Item,
   ItemPage,
+  LibraryFolder,
   ItemQuery,
   PairingOffer,
   PairingOfferRequest,
@@ -40,16 +43,23 @@ import type {
   ScanProgress,
   ScanStatus,
   SessionInfo,
+  SignedInSession,
+  TrackList,
   TranscodeStatus,
   User,
+  UserRole,
 } from "./types";
 
 export { ApiError, NotPairedError, PairingError };
 export type { SessionEndReason, StoredSession };
+export type { HlsPlayer } from "@server-web/playback.js";
 export { createDeviceKey, describeBrowser, forgetDevice, loadDevice, normalizeCode, onSessionEnded, parsePairingLink, savePairedDevice, startPairing };
 export { deletePasskey, listPasskeys, passkeysSupported, registerPasskey, signInWithPasskey };
 
 const JSON_HEADERS = { "Content-Type": "application/json" };
+
+/** True in the Hearth desktop window, whose requests the app passes to the server in process as the host admin. */
+export const isDesktop = typeof window !== "undefined" && "__TAURI_INTERNALS__" in window;
 
 /** Sends a signed request and returns its JSON body, or null for 204; throws ApiError on an error status. */
 async function call<T>(path: string, options: { method?: string; body?: unknown; signal?: AbortSignal } = {}): Promise<T> {
@@ -58,7 +68,7 @@ async function call<T>(path: string, options: { method?: string; body?: unknown;
     init.headers = JSON_HEADERS;
     init.body = JSON.stringify(options.body);
   }
-  const response = await signedFetch(path, init);
+  const response = isDesktop ? await fetch(path, init) : await signedFetch(path, init);
   if (!response.ok) throw await ApiError.from(response);
   if (response.status === 204 || response.status === 202) return null as T;
   return (await response.json()) as T;
@@ -80,6 +90,7 @@ const itemPath = (id: string) => `/api/v1/items/${encodeURIComponent(id)}`;
 
 /** Returns the stored session of this tab, or null before sign-in. Throws NotPairedError when the browser is not paired. */
 export async function currentSession(): Promise<StoredSession | null> {
+  if (isDesktop) return { session_id: "", expires_at: 0, user: { name: "This computer", role: "admin" }, device: { did: "", name: "Hearth desktop" } };
   return (await deviceClient()).session;
 }
 
@@ -95,6 +106,9 @@ export const listConnections = () => call<ConnectionInfo[]>("/api/v1/connections
 export const listItems = (params: ItemQuery, signal?: AbortSignal) =>
   call<ItemPage>(`/api/v1/items${query({ ...params })}`, { signal });
 export const getItem = (id: string) => call<Item>(itemPath(id));
+export const listFacets = () => call<Facets>("/api/v1/items/facets");
+export const listInProgress = (limit?: number) => call<InProgressList>(`/api/v1/items/in-progress${query({ limit })}`);
+export const getTracks = (id: string) => call<TrackList>(`${itemPath(id)}/tracks`);
 export const issueGrant = (id: string) => call<Grant>(`${itemPath(id)}/grant`, { method: "POST" });
 export const savePlayState = (id: string, positionMs: number, completed: boolean) =>
   call<null>(`${itemPath(id)}/play-state`, { method: "PUT", body: { position_ms: Math.max(0, Math.floor(positionMs)), completed } });
@@ -107,13 +121,24 @@ export const setRating = (id: string, rating: Rating | null) => call<null>(`${it
 export function startPlayback(id: string, options: { quality?: Rendition; audioTrack?: number } = {}) {
   const body: Record<string, unknown> = { capabilities: capabilities() };
   if (options.quality) body.quality = options.quality;
-  if (options.audioTrack !== undefined) body.audio_track = options.audioTrack;
+  if (options.audioTrack !== undefined && options.audioTrack > 0) {
+    body.audio_track = options.audioTrack;
+    // A <video> element plays a file's first audio track and offers no
+    // choice (Chromium has no audioTracks). The server returns direct play
+    // regardless of audio_track, so naming no container makes it return
+    // HLS, which carries the chosen track.
+    body.capabilities = { ...capabilities(), containers: [] };
+  }
   return call<PlaybackAnswer>(`${itemPath(id)}/playback`, { method: "POST", body });
 }
 
-/** Attaches an HLS playback response to `element` with playback.js. Returns the function that stops the playback and its transcode. */
+/**
+ * Attaches an HLS playback response to `element` with playback.js. Returns
+ * the function that stops the playback and its transcode; its `hls` property
+ * is the hls.js instance, or absent for the platform's own HLS player.
+ */
 export function attachHls(element: HTMLMediaElement, answer: PlaybackAnswer, onFatal: (message: string) => void) {
-  return playHls(element, answer, { signedFetch, onFatal });
+  return playHls(element, answer, { signedFetch: isDesktop ? fetch : signedFetch, onFatal });
 }
 
 /** Fetches a media-grant URL (trickplay index, subtitles); the grant in the path opens it, so it is not signed. */
@@ -137,7 +162,7 @@ export const getTranscodes = () => call<TranscodeStatus>("/api/v1/admin/transcod
  * proof headers, so the stream is a signed fetch parsed here.
  */
 export async function followScanEvents(onProgress: (progress: ScanProgress) => void, signal: AbortSignal): Promise<void> {
-  const response = await signedFetch("/api/v1/scan/events", { headers: { Accept: "text/event-stream" }, signal });
+  const response = await (isDesktop ? fetch : signedFetch)("/api/v1/scan/events", { headers: { Accept: "text/event-stream" }, signal });
   if (!response.ok) throw await ApiError.from(response);
   if (response.body === null) return;
   for await (const event of serverSentEvents(response.body)) {
@@ -180,12 +205,21 @@ export const revokeDevice = (id: number) => call<null>(`/api/v1/admin/devices/${
 export const renameDevice = (id: number, name: string) => call<null>(`/api/v1/admin/devices/${id}/rename`, { method: "POST", body: { name } });
 export const listUsers = () => call<User[]>("/api/v1/admin/users");
 export const disableUser = (id: number) => call<null>(`/api/v1/admin/users/${id}/disable`, { method: "POST" });
+export const enableUser = (id: number) => call<null>(`/api/v1/admin/users/${id}/enable`, { method: "POST" });
+/** Changes a user's role; the server ends the user's sessions, so the role applies from the next sign-in. */
+export const setUserRole = (id: number, role: UserRole) => call<null>(`/api/v1/admin/users/${id}/role`, { method: "POST", body: { role } });
+export const listSessions = () => call<SignedInSession[]>("/api/v1/admin/sessions");
+export const endSession = (handle: string) => call<null>(`/api/v1/admin/sessions/${encodeURIComponent(handle)}/end`, { method: "POST" });
+export const listLibraries = () => call<LibraryFolder[]>("/api/v1/admin/libraries");
+/** Adds a folder on the server's host by its absolute path; the server scans it at once. */
+export const addLibrary = (path: string) => call<LibraryFolder>("/api/v1/admin/libraries", { method: "POST", body: { path } });
+export const removeLibrary = (id: number) => call<null>(`/api/v1/admin/libraries/${id}`, { method: "DELETE" });
 export const createPairingOffer = (body: PairingOfferRequest) => call<PairingOffer>("/api/v1/admin/pairing-offers", { method: "POST", body });
 export const listAudit = (params: AuditQuery) => call<AuditPage>(`/api/v1/admin/audit${query({ ...params })}`);
 
 /** Ends an HLS playback that was never attached to a player, so the server drops it now. */
 export async function endPlayback(answer: PlaybackAnswer): Promise<void> {
   if (answer.mode !== "hls" || !answer.key_url) return;
-  const response = await signedFetch(answer.key_url.replace(/\/key$/, ""), { method: "DELETE" });
+  const response = await (isDesktop ? fetch : signedFetch)(answer.key_url.replace(/\/key$/, ""), { method: "DELETE" });
   if (!response.ok) throw await ApiError.from(response);
 }

@@ -269,7 +269,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Transcoder encoder, limit and counters */
+        /** Transcoder counters and the HLS playbacks */
         get: operations["get_api_v1_admin_transcodes"];
         put?: never;
         post?: never;
@@ -1455,6 +1455,23 @@ export interface components {
             capabilities: components["schemas"]["ClientCapabilities"];
             quality?: null | components["schemas"]["Rendition"];
         };
+        /** @description One HLS playback in the admin's view. */
+        PlaybackView: {
+            /** @description The renditions with a pipeline running now. */
+            active: components["schemas"]["Rendition"][];
+            /** Format: int64 */
+            device_id?: number | null;
+            item_id: string;
+            /** @description The renditions it offers. */
+            renditions: components["schemas"]["Rendition"][];
+            /** Format: int64 */
+            started_seconds_ago: number;
+            title: string;
+            /** @description The user who started it; absent for a host command. */
+            user?: string | null;
+            /** @description Whether the video is copied (`direct`) or transcoded. */
+            video: components["schemas"]["StreamPlan"];
+        };
         /** @description Everything known about one media file after probing. */
         Probe: {
             audio?: null | components["schemas"]["AudioStream"];
@@ -1603,6 +1620,8 @@ export interface components {
         };
         ScanStatus: {
             latest?: null | components["schemas"]["ScanProgress"];
+            /** @description The latest report of each library scanned since the server started. */
+            libraries: components["schemas"]["ScanProgress"][];
             running: boolean;
         };
         /**
@@ -1725,6 +1744,11 @@ export interface components {
              * @description Pipelines started since start.
              */
             started_total: number;
+        };
+        /** @description The answer of `GET /api/v1/admin/transcodes`. */
+        TranscodesView: components["schemas"]["TranscodeStatus"] & {
+            /** @description HLS playbacks, newest first. */
+            playbacks: components["schemas"]["PlaybackView"][];
         };
         /** @description A user as the API shows it. */
         UserView: {
@@ -2906,13 +2930,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Transcoder encoder, limit and counters */
+            /** @description Transcoder counters and the HLS playbacks */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TranscodeStatus"];
+                    "application/json": components["schemas"]["TranscodesView"];
                 };
             };
             /** @description A value is invalid; the message names it */

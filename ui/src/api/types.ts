@@ -39,7 +39,17 @@ export interface ItemQuery {
   order?: SortOrder;
   offset?: number;
   limit?: number;
+  year?: number;
+  genre?: string;
 }
+
+/** `GET /api/v1/items/facets`: the years and genres for the filter menus. */
+export type Facets = Schemas["Facets"];
+
+/** One entry of `GET /api/v1/items/in-progress`: an item with the user's play state. */
+export type InProgressItem = Schemas["InProgressItem"];
+
+export type InProgressList = Schemas["InProgressList"];
 
 export type PlayState = Schemas["PlayState"];
 
@@ -66,11 +76,21 @@ export type PlaybackRequest = Schemas["PlaybackRequest"];
 
 export type SubtitleTrack = Schemas["SubtitleView"];
 
+/** `GET /api/v1/items/{id}/tracks`: the audio and subtitle tracks of a file. */
+export type TrackList = Schemas["TrackList"];
+
+export type AudioTrack = Schemas["AudioTrack"];
+
+export type SubtitleTrackInfo = Schemas["SubtitleTrackView"];
+
 /** `POST /api/v1/items/{id}/playback`. */
 export type PlaybackAnswer = Schemas["PlaybackAnswer"];
 
-/** `GET /api/v1/admin/transcodes`. */
-export type TranscodeStatus = Schemas["TranscodeStatus"];
+/** `GET /api/v1/admin/transcodes`: the transcoder's counters and the HLS playbacks. */
+export type TranscodeStatus = Schemas["TranscodesView"];
+
+/** One HLS playback of `GET /api/v1/admin/transcodes`, newest first. */
+export type PlaybackView = Schemas["PlaybackView"];
 
 export type ScanPhase = "scanning" | "finishing" | "done";
 
@@ -88,6 +108,16 @@ export type User = Schemas["UserView"];
 
 /** One entry of `GET /api/v1/admin/devices`. */
 export type Device = Schemas["DeviceView"];
+
+/**
+ * One entry of `GET /api/v1/admin/sessions`. The connection fields
+ * (`last_seen`, `peer`, `key_exchange_group`, `post_quantum`) describe the
+ * session's latest request; the schema makes them optional as a group.
+ */
+export type SignedInSession = Schemas["SignedInSession"];
+
+/** One entry of `GET /api/v1/admin/libraries`. */
+export type LibraryFolder = Schemas["LibraryView"];
 
 /** Body of `POST /api/v1/admin/pairing-offers`. */
 export type PairingOfferRequest = { new_user: { name: string; role: UserRole } } | { user: string };

@@ -3,9 +3,11 @@
 
 import type { MediaKind, SortKey, SortOrder } from "../api/types";
 
-export const libraryView = $state<{ q: string; kind: MediaKind | ""; sort: SortKey; order: SortOrder }>({
+export const libraryView = $state<{ q: string; kind: MediaKind | ""; year: number | null; genre: string; sort: SortKey; order: SortOrder }>({
   q: "",
   kind: "",
+  year: null,
+  genre: "",
   sort: "title",
   order: "asc",
 });

@@ -10,6 +10,7 @@ export type Route =
   | { name: "household" }
   | { name: "security" }
   | { name: "activity" }
+  | { name: "setup" }
   | { name: "pair" }
   | { name: "login" }
   | { name: "not-found" };
@@ -66,7 +67,7 @@ function parse(pathname: string): Route {
   if (parts.length === 0) return { name: "library" };
   if (first === "item" && second && parts.length === 2) return { name: "item", id: second };
   if (first === "play" && second && parts.length === 2) return { name: "play", id: second };
-  if (parts.length === 1 && (first === "household" || first === "security" || first === "activity" || first === "pair" || first === "login")) {
+  if (parts.length === 1 && (first === "household" || first === "security" || first === "activity" || first === "setup" || first === "pair" || first === "login")) {
     return { name: first };
   }
   return { name: "not-found" };

@@ -29,6 +29,7 @@ async function run(): Promise<void> {
   try {
     const status = await getScanStatus();
     scan.latest = status.latest ?? null;
+    for (const progress of status.libraries ?? []) scan.byLibrary[progress.library] = progress;
     if (status.latest) scan.byLibrary[status.latest.library] = status.latest;
   } catch {
     // The stream below reports the latest progress too.

@@ -115,10 +115,20 @@ declare module "@server-web/passkeys.js" {
 declare module "@server-web/playback.js" {
   import type { Capabilities, PlaybackAnswer } from "../api/types";
 
+  /** The parts of an hls.js 1.7 instance that the player uses. */
+  export interface HlsPlayer {
+    /** Variants of the multivariant playlist; `name` is the rendition's NAME attribute. */
+    readonly levels: { name?: string; height?: number }[];
+    /** Index into `levels` playing now; set it to switch at once, or to -1 for automatic choice. */
+    currentLevel: number;
+    readonly autoLevelEnabled: boolean;
+    on(event: string, listener: (event: string, data: { level: number }) => void): void;
+  }
+
   export function capabilities(): Capabilities;
   export function playHls(
     element: HTMLMediaElement,
     answer: PlaybackAnswer,
     options: { signedFetch: (path: string, options?: RequestInit) => Promise<Response>; onFatal: (message: string) => void },
-  ): Promise<() => void>;
+  ): Promise<(() => void) & { hls?: HlsPlayer }>;
 }

@@ -56,7 +56,11 @@ export function capabilities() {
  * Plays an HLS response of `POST /api/v1/items/{id}/playback` in `element`.
  * `signedFetch(path, options)` sends a signed request; `onFatal(message)`
  * runs when playback cannot go on. Returns a function that stops playback
- * and tells the server, so the transcode stops at once.
+ * and sends the server a DELETE, so the transcode stops at once. With
+ * hls.js the function's `hls` property is the hls.js instance, whose
+ * `levels` are the renditions by their NAME (`original`, `1080p`, ...), so
+ * a player can switch quality within this playback. The platform's own
+ * player has no `hls`.
  */
 export async function playHls(element, answer, { signedFetch, onFatal }) {
   const grantPath = answer.url.replace(/\/master\.m3u8$/, "").replace(/^\/hls\//, "/api/v1/hls/");
@@ -91,10 +95,11 @@ export async function playHls(element, answer, { signedFetch, onFatal }) {
   });
   hls.loadSource(answer.url);
   hls.attachMedia(element);
-  return () => {
+  const stopHls = () => {
     hls.destroy();
     stop();
   };
+  return Object.assign(stopHls, { hls });
 }
 
 /**
