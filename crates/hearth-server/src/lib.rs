@@ -13,6 +13,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod connection;
+pub mod embed;
 pub mod error;
 pub mod links;
 pub mod middleware;

@@ -8,16 +8,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use hearth_catalog::{Catalog, ScanConfig, ScanPhase, ScanProgress};
+use hearth_catalog::{Catalog, ScanPhase, ScanProgress};
 use hearth_pqc::{HouseholdCa, KeyExchangePolicy};
-use hearth_server::config::{
-    DEFAULT_LISTEN, DataPaths, FileConfig, default_data_dir, display_host, host_addresses, host_names,
-};
-use hearth_server::connection::ConnectionLog;
-use hearth_server::links::{KeyStoreHandle, NodeLinks};
-use hearth_server::rotation::KeyRotation;
-use hearth_server::state::{AppState, ScanEvents};
-use hearth_server::thumbnails::ThumbnailCache;
+use hearth_server::config::{DEFAULT_LISTEN, DataPaths, FileConfig, default_data_dir, display_host};
+use hearth_server::embed::{DEFAULT_PROBE_TIMEOUT_SECS, ServeSettings, Server};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
@@ -199,134 +193,30 @@ fn probe_timeout(cli: Option<u64>, file: &FileConfig) -> u64 {
     cli.or(file.probe_timeout_secs).unwrap_or(DEFAULT_PROBE_TIMEOUT_SECS)
 }
 
-/// Probe timeout when neither the command line nor the file sets one.
-const DEFAULT_PROBE_TIMEOUT_SECS: u64 = 20;
-
 fn open_catalog(data_dir: &Path, libraries: &[PathBuf], probe_timeout: u64) -> Result<Arc<Catalog>> {
-    let paths = DataPaths::new(data_dir);
-    let store = hearth_store::Store::open(&paths.database)?;
-    let config = ScanConfig { probe_timeout: Duration::from_secs(probe_timeout.max(1)), ..ScanConfig::default() };
-    let catalog = Catalog::open(store, config)?;
-    for library in libraries {
-        catalog.add_library(library)?;
-    }
-    Ok(Arc::new(catalog))
+    hearth_server::embed::open_catalog(data_dir, libraries, probe_timeout)
 }
 
+/// Starts the server (`hearth_server::embed`), prints the welcome text, and
+/// serves until SIGINT or SIGTERM.
 fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
-    let data_dir = data_dir(&args.data, file);
-    let paths = DataPaths::new(&data_dir);
-    let catalog = open_catalog(&data_dir, &libraries(&args.libraries, file), probe_timeout(args.probe_timeout, file))?;
-    let listen = match args.listen.or(file.listen) {
-        Some(listen) => listen,
-        None => DEFAULT_LISTEN.parse().expect("DEFAULT_LISTEN is a valid socket address"),
+    let settings = ServeSettings {
+        data_dir: data_dir(&args.data, file),
+        libraries: libraries(&args.libraries, file),
+        listen: args.listen.or(file.listen).unwrap_or_else(hearth_server::embed::default_listen),
+        pq_only: args.pq_only || file.pq_only.unwrap_or(false),
+        probe_timeout_secs: probe_timeout(args.probe_timeout, file),
+        watch: !args.no_watch && file.watch.unwrap_or(true),
+        sae_id: args.sae_id.clone(),
+        file: file.clone(),
     };
-    let pq_only = args.pq_only || file.pq_only.unwrap_or(false);
-    let watch = !args.no_watch && file.watch.unwrap_or(true);
-    let libraries = catalog.libraries()?;
-    if libraries.is_empty() {
-        tracing::warn!("no library folders yet; start again with --library DIR");
-    }
+    let paths = DataPaths::new(&settings.data_dir);
+    let (server, started) = Server::start(settings)?;
 
-    let policy = if pq_only { KeyExchangePolicy::PqOnly } else { KeyExchangePolicy::HybridPreferred };
-    let rotation = Arc::new(
-        KeyRotation::start(&paths, host_names(), host_addresses(), policy).context("failed to set up TLS and signing keys")?,
-    );
-    let tls = rotation.tls();
-    let links = open_links(&args, file, &rotation)?;
-    let hasher = hearth_access::PasswordHasher::recommended().context("failed to set up password hashing")?;
-    let access = hearth_server::access::Access::open(catalog.store(), hasher, &file.access).context("failed to open the user and device tables")?;
-
-    let app_links = Arc::clone(&links);
-
-    let transcode = hearth_server::api::playback::settings(&file.transcode)?;
-    tracing::info!(encoder = transcode.encoder.factory(), limit = transcode.max_concurrent, "HLS transcoding ready");
-    let trickplay = Arc::new(hearth_server::trickplay::Trickplay::new(paths.trickplay.clone()));
-    let playbacks = Arc::new(
-        hearth_server::api::playback::Playbacks::new(hearth_media::hls::TranscodeManager::new(transcode))
-            .with_index_dir(paths.keyframes.clone()),
-    );
-
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let result = runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("failed to listen on {listen}; is another server using the port?"))?;
-        let bound = listener.local_addr()?;
-        // Bound before the welcome text, so a script that waits for that
-        // text can use the socket at once.
-        let socket = hearth_server::admin_socket::socket_path(&data_dir);
-        let admin = hearth_server::admin_socket::bind(&socket)
-            .with_context(|| format!("failed to open the admin socket {}", socket.display()))?;
-
-        let connections = Arc::new(ConnectionLog::default());
-        let state = AppState {
-            catalog: Arc::clone(&catalog),
-            connections: Arc::clone(&connections),
-            scan_events: ScanEvents::new(),
-            thumbnails: Arc::new(ThumbnailCache::new(paths.thumbnails.clone())),
-            rotation: Some(Arc::clone(&rotation)),
-            links: Some(Arc::clone(&app_links)),
-            access: Arc::clone(&access),
-            playbacks: Arc::clone(&playbacks),
-            trickplay: Arc::clone(&trickplay),
-        };
-        trickplay.spawn_worker(Arc::clone(&catalog));
-
-        let setup = access.pairing.setup_offer_if_no_users().context("failed to create the first-run pairing offer")?;
-        print_welcome(bound, &paths, libraries.len(), catalog.item_count()?, policy, setup.as_ref());
-        println!("  Node SAE id:    {} (link keys: {})", app_links.sae_id(), qkd_summary(file));
-        hearth_server::api::scan::spawn_scan(Arc::clone(&catalog), state.scan_events.clone());
-
-        let _watcher = if !watch {
-            None
-        } else {
-            let events = state.scan_events.clone();
-            let on_progress: hearth_catalog::watch::ProgressCallback = Arc::new(move |p: &ScanProgress| events.publish(p));
-            let on_scan: hearth_catalog::watch::SummaryCallback = Arc::new(|_, _| {});
-            Some(hearth_catalog::watch::LibraryWatcher::start(Arc::clone(&catalog), on_progress, on_scan)?)
-        };
-
-        let app = hearth_server::app(state);
-        let admin_task = tokio::spawn(hearth_server::admin_socket::serve(admin, app.clone()));
-        tracing::info!(address = %bound, admin_socket = %socket.display(), "listening");
-        hearth_server::tls_server::serve(listener, tls, app, connections, shutdown_signal()).await;
-        admin_task.abort();
-        if let Err(error) = std::fs::remove_file(&socket) {
-            tracing::warn!(path = %socket.display(), error = %error, "failed to remove the admin socket");
-        }
-        anyhow::Ok(())
-    });
-
-    // A scan still running is abandoned: each batch is its own SQLite
-    // transaction, so the next start resumes from the last committed one.
-    runtime.shutdown_timeout(SHUTDOWN_GRACE);
-    drop(links);
-    result
-}
-
-/// Time given to open connections and a running scan at shutdown.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
-/// Loads this node's identity and X-Wing key and builds its KME client.
-///
-/// The KME client runs its own blocking runtime, so it is built here,
-/// before the server's runtime starts. `serve` keeps a handle until after
-/// that runtime has shut down, so the client is also dropped outside it.
-fn open_links(args: &ServeArgs, file: &FileConfig, rotation: &Arc<KeyRotation>) -> Result<Arc<NodeLinks>> {
-    let sae_id = file.sae_id(args.sae_id.as_deref())?;
-    let qkd: Option<Arc<dyn hearth_pqc::qkd::QkdKeySource>> = match &file.qkd {
-        Some(section) => Some(Arc::new(section.client(&sae_id)?)),
-        None => None,
-    };
-    match &file.qkd {
-        Some(section) => tracing::info!(sae_id = %sae_id, kme = %section.kme_url, "QKD key source configured for link keys"),
-        None => tracing::info!(sae_id = %sae_id, "no [qkd] section; link keys use X-Wing alone"),
-    }
-
-    let handle = KeyStoreHandle::Rotation(Arc::clone(rotation));
-    let links = NodeLinks::open(sae_id, handle, qkd).context("failed to load the node's X-Wing key")?;
-    Ok(Arc::new(links))
+    print_welcome(started.bound, &paths, started.libraries, started.items, started.policy, started.setup.as_ref());
+    println!("  Node SAE id:    {} (link keys: {})", started.sae_id, qkd_summary(file));
+    server.run_until(shutdown_signal());
+    Ok(())
 }
 
 /// Describes the link-key setup for the welcome text.

@@ -419,7 +419,7 @@ fn adult_denied_every_admin_route() {
         if !admin_only {
             continue;
         }
-        let path = route.path.replace("{id}", "1");
+        let path = route.path.replace("{id}", "1").replace("{handle}", "AAAAAAAAAAAAAAAA");
         let response = adult.request(route.method.clone(), &path, Some(&serde_json::json!({})));
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "an adult reached {} {}", route.method, route.path);
         checked += 1;
