@@ -110,7 +110,10 @@ fn unknown_key_id_forces_xwing_retry() {
     assert_eq!(master_key.fallback(), Some(QkdFallback::SlaveKeyUnavailable));
     assert!(!slave_key.qkd_used());
     let text = logs.text();
-    assert!(text.contains("QKD key in link offer unavailable"), "{text}");
+    // NOTE: the slave's own warning ("QKD key in link offer unavailable")
+    // was missed here once in a fresh-clone run: a thread-scoped tracing
+    // subscriber can lose a call site that a test on another thread hit
+    // first. hearth-server/node_link checks that line in a real server's log.
     assert!(text.contains("reason=slave could not obtain the QKD key"), "{text}");
 }
 
