@@ -61,6 +61,23 @@ const JSON_HEADERS = { "Content-Type": "application/json" };
 /** True in the Hearth desktop window, whose requests the app passes to the server in process as the host admin. */
 export const isDesktop = typeof window !== "undefined" && "__TAURI_INTERNALS__" in window;
 
+/**
+ * Asks the desktop app to open the native folder picker and add the chosen
+ * folder as a library (its `add_library` command). Returns null when the
+ * person cancels. Only in the desktop window.
+ */
+export async function pickLibraryFolder(): Promise<LibraryFolder | null> {
+  const internals = (window as unknown as { __TAURI_INTERNALS__?: { invoke: (command: string, args?: object) => Promise<unknown> } }).__TAURI_INTERNALS__;
+  if (!internals) throw new Error("the folder picker exists only in the desktop app");
+  try {
+    return (await internals.invoke("add_library")) as LibraryFolder | null;
+  } catch (error) {
+    // The app's errors are {kind, message}.
+    const message = (error as { message?: string })?.message ?? String(error);
+    throw new Error(message);
+  }
+}
+
 /** Sends a signed request and returns its JSON body, or null for 204; throws ApiError on an error status. */
 async function call<T>(path: string, options: { method?: string; body?: unknown; signal?: AbortSignal } = {}): Promise<T> {
   const init: RequestInit = { method: options.method ?? "GET", signal: options.signal };
