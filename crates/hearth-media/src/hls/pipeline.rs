@@ -2,7 +2,7 @@
 //! the end of the file, and the appsink callbacks that feed the segmenter.
 //!
 //! ```text
-//! filesrc ! decodebin ─ video ─ queue ! deinterlace ! videoconvert ! videoscale
+//! filesrc ! decodebin ─ video ─ queue ! deinterlace ! videorate ! videoconvert ! videoscale
 //!                       │        ! capsfilter(I420, WxH) ! <encoder> ! h264parse
 //!                       │        ! capsfilter(avc, au) ! queue ! appsink
 //!                       ├ audio N ─ queue ! audioconvert ! audioresample
@@ -344,6 +344,10 @@ fn video_branch(
         .ok_or_else(|| format!("{} has no frame size in the catalog; scan it again", job.path.display()))?;
     let head = queue(Duration::from_secs(1))?;
     let deinterlace = make("deinterlace")?;
+    // A decoder that drops a damaged or undecodable frame leaves a hole in
+    // the time stamps; hls.js jumps it, Chromium's own HLS player stalls at
+    // it. videorate repeats the previous frame to fill it.
+    let rate = make("videorate")?;
     let convert = make("videoconvert")?;
     let scale = make("videoscale")?;
     let raw_caps = gst::Caps::builder("video/x-raw")
@@ -364,7 +368,7 @@ fn video_branch(
     let tail = queue(Duration::from_secs(5))?;
     let sink = appsink(Kind::Video, &gst::Caps::new_empty_simple("video/x-h264"), job.origin_ns, transcoder, generation);
 
-    let elements = [&head, &deinterlace, &convert, &scale, &raw_filter, &encoder, &parse, &h264_filter, &tail, sink.upcast_ref()];
+    let elements = [&head, &deinterlace, &rate, &convert, &scale, &raw_filter, &encoder, &parse, &h264_filter, &tail, sink.upcast_ref()];
     pipeline.add_many(elements).map_err(|e| e.to_string())?;
     gst::Element::link_many(elements).map_err(|_| format!("GStreamer could not link the {} encoder", job.encoder.factory()))?;
 
