@@ -27,7 +27,7 @@ use serde::Serialize;
 pub use buckets::LeakyBucket;
 pub use rules::{RuleId, RuleSettings};
 
-/// How a request fared at authentication.
+/// Outcome of authentication for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthOutcome {
@@ -41,7 +41,7 @@ pub enum AuthOutcome {
     FailedLogin,
 }
 
-/// One request as the guard sees it, after it was answered.
+/// One request as the guard receives it, after the server replied.
 #[derive(Debug, Clone)]
 pub struct RequestEvent {
     /// Milliseconds on the server's monotonic clock.
@@ -56,7 +56,7 @@ pub struct RequestEvent {
     pub target: String,
     /// The route template matched, such as `/api/v1/items/{id}`; `None` for no route.
     pub route: Option<String>,
-    /// Status code of the answer.
+    /// Status code of the response.
     pub status: u16,
     /// Bytes of body sent to the client.
     pub bytes_out: u64,
@@ -64,11 +64,11 @@ pub struct RequestEvent {
     pub user_agent: Option<String>,
     /// Total bytes of the request's header block.
     pub header_bytes: usize,
-    /// How authentication went.
+    /// Outcome of authentication.
     pub auth: AuthOutcome,
 }
 
-/// How bad an alert is.
+/// Severity of an alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -80,13 +80,13 @@ pub enum Severity {
     High,
 }
 
-/// What the server does about a source.
+/// Response of the server to a source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
     /// Nothing.
     Allow,
-    /// Answer 429 with `Retry-After` for this long.
+    /// Reply 429 with `Retry-After` for this long.
     RateLimit { retry_after_secs: u64 },
     /// Refuse the source's connections before TLS until the ban ends.
     Ban { seconds: u64 },
@@ -103,9 +103,9 @@ pub struct Alert {
     pub device: Option<String>,
     /// The rule that fired.
     pub rule: RuleId,
-    /// How bad it is.
+    /// Its severity.
     pub severity: Severity,
-    /// What the guard did.
+    /// The action the guard took.
     pub action: Action,
     /// The reason in words, naming what was seen.
     pub reason: String,
@@ -124,7 +124,7 @@ pub struct Ban {
     pub reason: String,
 }
 
-/// Answer of [`Guard::check_source`] and [`Guard::observe`] for the next request.
+/// Decision of [`Guard::check_source`] for a source's next connection or request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// Serve it.

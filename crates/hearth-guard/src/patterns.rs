@@ -57,7 +57,7 @@ const SENSITIVE: [&str; 26] = [
     ".sql", ".sqlite", ".sqlite3", ".db", ".bak", ".old", ".swp", "/backup",
 ];
 
-/// Returns the sensitive pattern `path` (normalised, without query) asks for.
+/// Returns the sensitive pattern that `path` (normalised, without query) requests.
 pub(crate) fn sensitive(path: &str) -> Option<&'static str> {
     SENSITIVE.iter().copied().find(|pattern| {
         if pattern.starts_with('.') && !pattern.contains('/') {
@@ -147,7 +147,11 @@ mod tests {
         assert_eq!(scanner("Mozilla/5.00 (Nikto/2.1.6)"), Some("nikto"));
         assert_eq!(scanner("Fuzz Faster U Fool v2.1.0"), None, "ffuf's default agent does not name it; other rules catch it");
         assert_eq!(scanner("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/156.0 Safari/537.36"), None);
-        assert!(unusual_method("TRACE") && unusual_method("TRACK") && unusual_method("DEBUG") && unusual_method("PROPFIND"));
-        assert!(!unusual_method("GET") && !unusual_method("DELETE"));
+        for method in ["TRACE", "TRACK", "DEBUG", "PROPFIND"] {
+            assert!(unusual_method(method), "{method}");
+        }
+        for method in ["GET", "DELETE"] {
+            assert!(!unusual_method(method), "{method}");
+        }
     }
 }

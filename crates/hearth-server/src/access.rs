@@ -116,13 +116,23 @@ pub struct SessionSeen {
 impl SessionActivity {
     /// Records a verified request of session `id` at `now` over `connection`.
     pub fn record(&self, id: &str, now: i64, connection: Option<&ConnectionInfo>) {
+        /// Entries beyond which those older than the longest session are dropped.
+        const CROWDED: usize = 4096;
+        /// The longest a session lives, in seconds (12 h).
+        const SESSION_MAX_SECS: i64 = 12 * 3600;
         let seen = SessionSeen {
             last_seen: now,
             peer: connection.map(|info| info.peer),
             key_exchange_group: connection.and_then(|info| info.key_exchange_group.clone()),
             post_quantum: connection.is_some_and(|info| info.post_quantum),
         };
-        self.latest.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_owned(), seen);
+        let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        latest.insert(id.to_owned(), seen);
+        // The list only prunes when an admin opens it, so ended sessions are
+        // also dropped here once the map grows.
+        if latest.len() > CROWDED {
+            latest.retain(|_, seen| now - seen.last_seen < SESSION_MAX_SECS);
+        }
     }
 
     /// Returns the latest request of session `id`.

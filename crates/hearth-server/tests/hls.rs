@@ -253,7 +253,8 @@ fn native_players_get_transport_streams_and_a_grant_key() {
 
     let (_, media) = fetch(&server, &format!("{base}original/index.m3u8"));
     let media = String::from_utf8(media).expect("UTF-8 playlist");
-    assert!(!media.contains("EXT-X-MAP") && media.contains(&format!("URI=\"{key_url}\"")), "{media}");
+    assert!(!media.contains("EXT-X-MAP"), "a transport stream playlist has no init segment: {media}");
+    assert!(media.contains(&format!("URI=\"{key_url}\"")), "the key is on the grant: {media}");
     let segments: Vec<&str> = media.lines().filter(|line| line.ends_with(".ts")).collect();
     assert!(!segments.is_empty(), "{media}");
     assert_eq!(fetch(&server, &format!("{base}original/init.mp4")).0, StatusCode::NOT_FOUND);

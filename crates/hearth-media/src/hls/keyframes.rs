@@ -127,14 +127,10 @@ fn run(name: &str, pipeline: &gst::Pipeline, parsebin: &gst::Element, limit: Dur
         if is_h264 && !parse_sink.is_linked() && pad.link(&parse_sink).is_ok() {
             return;
         }
-        let Ok(discard) = gst::ElementFactory::make("fakesink").property("sync", false).property("async", false).build() else { return };
-        if pipeline.add(&discard).is_ok() && discard.sync_state_with_parent().is_ok()
-            && let Some(sink_pad) = discard.static_pad("sink")
-        {
+        if let Some(sink_pad) = super::pipeline::discard(&pipeline) {
             let _ = pad.link(&sink_pad);
         }
     });
-
 
     pipeline.set_state(gst::State::Playing).map_err(|_| format!("GStreamer could not open {name}"))?;
     let bus = pipeline.bus().ok_or("the pipeline has no bus")?;
@@ -241,10 +237,7 @@ fn first_times(name: &str, pipeline: &gst::Pipeline, parsebin: &gst::Element, li
                 gst::PadProbeReturn::Remove
             });
         }
-        let Ok(discard) = gst::ElementFactory::make("fakesink").property("sync", false).property("async", false).build() else { return };
-        if pipeline.add(&discard).is_ok() && discard.sync_state_with_parent().is_ok()
-            && let Some(sink_pad) = discard.static_pad("sink")
-        {
+        if let Some(sink_pad) = super::pipeline::discard(&pipeline) {
             let _ = pad.link(&sink_pad);
         }
     });

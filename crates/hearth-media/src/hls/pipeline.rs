@@ -316,7 +316,7 @@ fn make(factory: &str) -> Result<gst::Element, String> {
 }
 
 /// A fakesink for an unused stream; returns its sink pad.
-fn discard(pipeline: &gst::Pipeline) -> Option<gst::Pad> {
+pub(super) fn discard(pipeline: &gst::Pipeline) -> Option<gst::Pad> {
     let sink = gst::ElementFactory::make("fakesink").property("sync", false).property("async", false).build().ok()?;
     pipeline.add(&sink).ok()?;
     sink.sync_state_with_parent().ok()?;

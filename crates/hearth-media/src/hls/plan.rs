@@ -117,7 +117,7 @@ impl SegmentGrid {
     }
 
     /// Returns the playlist's target duration: the longest segment, rounded
-    /// to whole seconds as RFC 8216 asks.
+    /// to whole seconds as RFC 8216 requires.
     pub fn target_duration_s(&self, duration_ms: u64) -> u64 {
         let longest_ms = match self {
             SegmentGrid::Fixed => u64::from(SEGMENT_SECONDS) * 1000,

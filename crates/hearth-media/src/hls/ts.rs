@@ -61,7 +61,7 @@ pub(crate) fn segment(runs: &[TrackRun], configs: &[TrackConfig]) -> Option<Vec<
     for packet in pes {
         let counter = if packet.pid == VIDEO_PID { &mut counters[1] } else { &mut counters[2] };
         // A clock reference at the start of every frame of the PCR stream:
-        // ISO/IEC 13818-1 asks for one at least every 100 ms, and frames come
+        // ISO/IEC 13818-1 requires one at least every 100 ms, and frames come
         // more often than that.
         let pcr = (packet.pid == pcr_pid).then_some(packet.dts.saturating_sub(DECODE_LEAD / 2));
         write_pes(&mut out, &packet, pcr, counter);
