@@ -22,6 +22,10 @@ fn request(at_ms: u64, source: IpAddr, target: String) -> RequestEvent {
         user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36".to_owned()),
         header_bytes: 900,
         auth: AuthOutcome::Accepted,
+        duration_ms: 4,
+        connection: 7,
+        tls_group: Some("X25519MLKEM768".to_owned()),
+        alpn: Some("h2".to_owned()),
     }
 }
 

@@ -22,13 +22,13 @@ use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use buckets::LeakyBucket;
 pub use rules::{RuleId, RuleSettings};
 
 /// Outcome of authentication for one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthOutcome {
     /// A public route, or no authentication was tried.
@@ -42,7 +42,11 @@ pub enum AuthOutcome {
 }
 
 /// One request as the guard receives it, after the server replied.
-#[derive(Debug, Clone)]
+///
+/// The server can write these, one JSON object a line, to a file
+/// (`[guard] record` in the configuration): that is how the scorer's
+/// training data is made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RequestEvent {
     /// Milliseconds on the server's monotonic clock.
     pub at_ms: u64,
@@ -66,6 +70,18 @@ pub struct RequestEvent {
     pub header_bytes: usize,
     /// Outcome of authentication.
     pub auth: AuthOutcome,
+    /// Milliseconds from the request's arrival to the response's head.
+    #[serde(default)]
+    pub duration_ms: u64,
+    /// The TLS connection's sequence number, 0 where there is none.
+    #[serde(default)]
+    pub connection: u64,
+    /// IANA name of the connection's key-exchange group.
+    #[serde(default)]
+    pub tls_group: Option<String>,
+    /// Application protocol chosen by ALPN (`h2`, `http/1.1`).
+    #[serde(default)]
+    pub alpn: Option<String>,
 }
 
 /// Severity of an alert.

@@ -24,6 +24,10 @@ fn event(at_ms: u64, source: &str, method: &str, target: &str, status: u16) -> R
         user_agent: Some(CHROME.to_owned()),
         header_bytes: 900,
         auth: AuthOutcome::None,
+        duration_ms: 3,
+        connection: 1,
+        tls_group: Some("X25519MLKEM768".to_owned()),
+        alpn: Some("h2".to_owned()),
     }
 }
 
