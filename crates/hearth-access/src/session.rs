@@ -400,6 +400,12 @@ impl RevocationRegistry {
         *self.lock().user_generations.entry(user).or_insert(0) += 1;
     }
 
+    /// Ends every session of `device` without blocking new ones: the device
+    /// must sign in again (the guard's response to a suspected device).
+    pub fn end_sessions_of_device(&self, device: DeviceId) {
+        *self.lock().device_generations.entry(device).or_insert(0) += 1;
+    }
+
     /// Allows new sessions for a user revoked earlier (re-enabled account).
     pub fn unblock_user(&self, user: UserId) {
         self.lock().blocked_users.remove(&user);

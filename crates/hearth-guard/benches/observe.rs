@@ -1,12 +1,14 @@
 //! The guard's cost per request: features and rules, for a household
 //! request (a segment of a playing film) and for an attacker's (a traversal
-//! probe that raises an alert). Goal: 5 µs median or less for features and
-//! rules. Run: `cargo bench -p hearth-guard`.
+//! probe that raises an alert), then the same film request with the
+//! committed neural scorer reading every fourth request's window. Goal: 5 µs
+//! median or less for features and rules. Run: `cargo bench -p hearth-guard`.
 
 use std::hint::black_box;
 use std::net::IpAddr;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use hearth_guard::scorer::Scorer;
 use hearth_guard::{AuthOutcome, Guard, RequestEvent, RuleSettings};
 
 fn request(at_ms: u64, source: IpAddr, target: String) -> RequestEvent {
@@ -61,6 +63,16 @@ fn observe(c: &mut Criterion) {
             let mut event = request(u64::from(n), source, "/media/%2e%2e/%2e%2e/etc/passwd?x=%27%20or%201%3D1--".to_owned());
             event.device = None;
             event.status = 401;
+            black_box(guard.observe(black_box(event)))
+        })
+    });
+
+    let mut guard = Guard::with_scorer(RuleSettings::default(), Scorer::builtin());
+    let mut at = 0u64;
+    c.bench_function("observe a film segment request, with the scorer", |b| {
+        b.iter(|| {
+            at += 4_000;
+            let event = request(at, tv, format!("/hls/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/720p/{}.m4s", at / 4_000));
             black_box(guard.observe(black_box(event)))
         })
     });

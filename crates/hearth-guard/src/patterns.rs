@@ -80,15 +80,35 @@ pub(crate) fn traversal(target: &str) -> Option<&'static str> {
 
 /// SQL injection and cross-site scripting probes. Plain words such as
 /// "select" alone are left out: a family searches for "Select Comedies".
-const INJECTION: [&str; 18] = [
+const INJECTION: [&str; 31] = [
     "' or '1'='1", "' or 1=1", "\" or \"1\"=\"1", " or 1=1--", "union select", "union all select", "sleep(", "benchmark(",
     "waitfor delay", "information_schema", "xp_cmdshell", "';--", "<script", "javascript:", "onerror=", "onload=", "<svg/onload",
     "{{7*7}}",
+    // Function calls that blind and error-based injection tools (sqlmap)
+    // build their payloads from; no title or search contains them.
+    "(select ", "dbms_", "chr(", "char(", "xmltype(", "extractvalue(", "updatexml(", "pg_sleep(", "rlike ", "@@version",
+    "sqlite_version(", "randomblob(", "convert(int",
 ];
 
 /// Returns the injection pattern in `query` (normalised), if any.
 pub(crate) fn injection(query: &str) -> Option<&'static str> {
-    INJECTION.iter().copied().find(|pattern| query.contains(pattern))
+    INJECTION.iter().copied().find(|pattern| query.contains(pattern)).or_else(|| numeric_tautology(query))
+}
+
+/// Finds a boolean probe such as `20 AND 5487=5487` or `1) OR 3=4`: the
+/// word `and` or `or` followed by a comparison of two numbers, which blind
+/// injection tools append to a parameter to compare the answers.
+fn numeric_tautology(query: &str) -> Option<&'static str> {
+    for (keyword, name) in [(" and ", "and N=N"), (" or ", "or N=N")] {
+        for (index, _) in query.match_indices(keyword) {
+            let rest = &query[index + keyword.len()..];
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            if digits > 0 && rest[digits..].starts_with('=') && rest[digits + 1..].starts_with(|c: char| c.is_ascii_digit()) {
+                return Some(name);
+            }
+        }
+    }
+    None
 }
 
 /// User agents of scanning and attack tools, lowercase.
@@ -137,7 +157,12 @@ mod tests {
         assert!(injection(&normalise("/api/v1/items?q=1%27%20or%20%271%27%3D%271")).is_some());
         assert!(injection(&normalise("/api/v1/items?q=%3Cscript%3Ealert(1)%3C/script%3E")).is_some());
         assert!(injection(&normalise("/api/v1/items?q=x%27%20UNION%20SELECT%20name%20FROM%20users--")).is_some());
+        assert!(injection(&normalise("/api/v1/items?limit=20%29%20AND%205487%3DDBMS_UTILITY.SQLID_TO_SQLHASH%28%28CHR%28113%29")).is_some());
+        assert_eq!(injection(&normalise("/api/v1/items?limit=20%20AND%202492%3D2492")), Some("and N=N"));
+        assert_eq!(injection(&normalise("/api/v1/items?limit=20%29%20OR%203%3D4")), Some("or N=N"));
         assert!(injection(&normalise("/api/v1/items?q=Select+Comedies")).is_none());
+        assert!(injection(&normalise("/api/v1/items?q=Salt+and+1+pepper")).is_none());
+        assert!(injection(&normalise("/api/v1/items?q=Fast+and+Furious+7")).is_none());
         assert!(injection(&normalise("/api/v1/items?q=Rock+%26+Roll")).is_none());
     }
 

@@ -32,6 +32,31 @@ pub enum RuleId {
     OversizedHeaders,
     /// One source downloading much faster than it could watch.
     MassDownload,
+    /// Connections that time out before sending a complete request
+    /// (slowloris and slow-body attacks).
+    SlowClient,
+    /// More connections open at once than any household client holds.
+    ConnectionFlood,
+    /// The neural scorer, on its own, reads the source's latest requests
+    /// as an attack; the alert's category is the model's.
+    Scorer,
+}
+
+impl RuleId {
+    /// The attack category the rule points at, named as the scorer names
+    /// its classes: `reconnaissance`, `brute_force`, `exploitation`,
+    /// `denial_of_service` or `abuse`.
+    pub fn category(self) -> &'static str {
+        match self {
+            RuleId::Probing | RuleId::SensitiveFile | RuleId::ScannerAgent | RuleId::UnusualMethod | RuleId::Crawling => "reconnaissance",
+            RuleId::Traversal | RuleId::Injection | RuleId::OversizedHeaders => "exploitation",
+            RuleId::BruteForce => "brute_force",
+            RuleId::SlowClient | RuleId::ConnectionFlood => "denial_of_service",
+            RuleId::MassDownload => "abuse",
+            // The alert names the model's category; this is its fallback.
+            RuleId::Scorer => "reconnaissance",
+        }
+    }
 }
 
 /// Thresholds of the rules. [`RuleSettings::default`] documents each choice.
@@ -51,10 +76,19 @@ pub struct RuleSettings {
     pub max_header_bytes: usize,
     /// Bytes sent before a rate limit, and the drain a second.
     pub download: (f64, f64),
+    /// Connections that stalled before a complete request, before a ban,
+    /// and the drain a second.
+    pub stalled_connections: (f64, f64),
+    /// Connections one source may hold open at once.
+    pub max_connections_per_source: usize,
     /// How long a ban lasts.
     pub ban_duration: Duration,
     /// How long a rate limit lasts.
     pub rate_limit_duration: Duration,
+    /// The scorer reads a source's window on every this many requests of it.
+    pub scorer_every: u64,
+    /// Anomaly score at or above which the scorer's reading counts as hostile.
+    pub scorer_threshold: f32,
 }
 
 impl Default for RuleSettings {
@@ -82,10 +116,26 @@ impl Default for RuleSettings {
             // 10 GiB ahead of 2.5 MB/s (20 Mbit/s, above a 4K stream):
             // watching never fills it, copying the library at LAN speed does.
             download: (10.0 * 1024.0 * 1024.0 * 1024.0, 2.5 * 1024.0 * 1024.0),
+            // A phone on weak Wi-Fi may lose a handshake now and then; five
+            // connections that never finish a request within minutes are
+            // a slowloris or slow-body attack holding sockets open.
+            stalled_connections: (4.0, 1.0 / 60.0),
+            // A browser opens at most six HTTP/1.1 connections to a host
+            // and one for HTTP/2; a TV or phone one or two. 64 leaves room
+            // for a busy household behind one address (NAT) and stops one
+            // source from taking the server's 512.
+            max_connections_per_source: 64,
             // An hour: long enough to stop a tool, short enough that a
             // mistaken ban of a guest's laptop ends by itself.
             ban_duration: Duration::from_secs(3600),
             rate_limit_duration: Duration::from_secs(30),
+            // A reading costs tens of microseconds; every fourth request
+            // keeps the cost per request small and still reads a scanner
+            // within its first dozen requests.
+            scorer_every: 4,
+            // The model's own alerts need it to be sure: household traffic
+            // in the held-out data stays far below (models/guard-scorer).
+            scorer_threshold: 0.9,
         }
     }
 }
@@ -99,6 +149,7 @@ pub(crate) struct Buckets {
     requests: Option<LeakyBucket>,
     injections: Option<LeakyBucket>,
     download: Option<LeakyBucket>,
+    stalled: Option<LeakyBucket>,
     /// Hashes of recent missed paths, so only distinct misses count.
     missed: std::collections::VecDeque<u64>,
 }
@@ -178,6 +229,20 @@ pub(crate) fn evaluate(settings: &RuleSettings, buckets: &mut Buckets, event: &R
         found.push(finding(RuleId::MassDownload, Severity::Medium, "downloading far faster than anyone watches".to_owned()));
     }
     found
+}
+
+/// Counts a connection that closed by a timeout before it sent a
+/// complete request.
+pub(crate) fn evaluate_stall(settings: &RuleSettings, buckets: &mut Buckets, now: u64, seconds: u64) -> Option<Finding> {
+    let overflow = bucket(&mut buckets.stalled, settings.stalled_connections).pour(1.0, now);
+    let (capacity, _) = settings.stalled_connections;
+    overflow.then(|| {
+        finding(
+            RuleId::SlowClient,
+            Severity::High,
+            format!("more than {capacity} connections held open without a complete request (the last for {seconds} s)"),
+        )
+    })
 }
 
 /// Shortens a request target for a reason text.

@@ -240,3 +240,57 @@ fn copying_the_library_is_slowed() {
     let alerts = fired(&mut guard, events.collect());
     assert!(alerts.iter().any(|(rule, _, _)| *rule == RuleId::MassDownload), "{alerts:?}");
 }
+
+#[test]
+fn connection_flood_and_stalled_connections_ban() {
+    use hearth_guard::{Admission, ConnectionEnd};
+    let settings = RuleSettings::default();
+    let limit = settings.max_connections_per_source;
+    let mut guard = Guard::new(settings);
+    for n in 0..limit {
+        assert_eq!(guard.admit(ip(ATTACKER), n as u64), Admission::Admitted, "connection {n}");
+    }
+    // A TV next door is not held back by the flood.
+    assert_eq!(guard.admit(ip(TV), 10), Admission::Admitted);
+    let Admission::TooMany(alerts) = guard.admit(ip(ATTACKER), 100) else { panic!("connection {limit} + 1 admitted") };
+    assert_eq!(alerts[0].rule, RuleId::ConnectionFlood);
+    assert_eq!(alerts[0].category, "denial_of_service");
+    assert_eq!(guard.admit(ip(ATTACKER), 200), Admission::Banned);
+
+    // Closing connections frees their places.
+    let mut guard = Guard::new(RuleSettings::default());
+    for n in 0..200 {
+        assert_eq!(guard.admit(ip(TV), n), Admission::Admitted, "sequential connection {n}");
+        assert!(guard.connection_closed(ip(TV), n, ConnectionEnd::Served).is_empty());
+    }
+    assert_eq!(guard.open_connections(ip(TV)), 0);
+
+    // Stalled connections: four are forgiven, the fifth in minutes bans.
+    let mut fired = Vec::new();
+    for n in 0..5 {
+        assert_eq!(guard.admit(ip(ATTACKER), n * 1000), Admission::Admitted);
+        fired.extend(guard.connection_closed(ip(ATTACKER), n * 1000 + 20_000, ConnectionEnd::Stalled { seconds: 20 }));
+        if n < 4 {
+            assert!(fired.is_empty(), "stalled connection {n} fired");
+        }
+    }
+    assert_eq!(fired.len(), 1);
+    assert_eq!(fired[0].rule, RuleId::SlowClient);
+    assert_eq!(guard.check_source(ip(ATTACKER), 30_000), Verdict::Banned);
+    // One a few minutes is a phone on weak Wi-Fi.
+    let mut guard = Guard::new(RuleSettings::default());
+    for n in 0..10 {
+        assert!(guard.connection_closed(ip(TV), n * 120_000, ConnectionEnd::Stalled { seconds: 10 }).is_empty(), "stall {n}");
+    }
+}
+
+#[test]
+fn alerts_count_the_requests_before_them() {
+    let mut guard = Guard::new(RuleSettings::default());
+    for n in 0..4 {
+        assert!(guard.observe(event(n * 100, ATTACKER, "GET", "/", 200)).is_empty());
+    }
+    let alerts = guard.observe(event(500, ATTACKER, "TRACE", "/", 405));
+    assert_eq!(alerts[0].requests_seen, 5);
+    assert_eq!(alerts[0].category, "reconnaissance");
+}

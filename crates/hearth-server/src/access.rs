@@ -482,7 +482,11 @@ async fn check(state: AppState, mut request: Request, next: Next) -> Response {
         let context = RequestContext::from_session(&session, action, resource, rating, source_address(&request));
         match access.policy.decide(&context) {
             Ok(decision) if decision.allowed => {}
-            Ok(decision) => return forbidden(&decision.reason),
+            Ok(decision) => {
+                let mut response = forbidden(&decision.reason);
+                response.extensions_mut().insert(crate::guard::ProvenDevice(format!("device-{}", session.device_id.0)));
+                return response;
+            }
             Err(error) => {
                 tracing::error!(error = %error, "failed to record a policy decision; denying");
                 return forbidden("the decision could not be recorded");
@@ -501,7 +505,9 @@ async fn check(state: AppState, mut request: Request, next: Next) -> Response {
             tracing::warn!(device = device.0, error = %error, "failed to record device activity");
         }
     });
-    next.run(request).await
+    let mut response = next.run(request).await;
+    response.extensions_mut().insert(crate::guard::ProvenDevice(format!("device-{}", device.0)));
+    response
 }
 
 /// Returns the rating the policy weighs for the item in `path`

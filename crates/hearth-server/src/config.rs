@@ -32,6 +32,8 @@ pub struct DataPaths {
     pub trickplay: PathBuf,
     /// Key frame indexes of H.264 sources, for remuxed HLS.
     pub keyframes: PathBuf,
+    /// The guard's saved bans (`bans.json`) and forensic records (`records/`).
+    pub guard: PathBuf,
     /// Sealed private keys (CA, TLS leaf, signing, node X-Wing and link keys)
     /// and, without an OS keyring, their key-encryption key.
     pub keys: PathBuf,
@@ -47,6 +49,7 @@ impl DataPaths {
             trickplay: root.join("cache/trickplay"),
             keyframes: root.join("cache/keyframes"),
             keys: root.join("keys"),
+            guard: root.join("guard"),
         }
     }
 }
@@ -126,6 +129,11 @@ pub fn display_host(listen: std::net::SocketAddr) -> String {
 /// [node]
 /// sae_id = "nas"
 ///
+/// [guard]
+/// mode = "enforce"
+/// scorer = true
+/// nftables = false
+///
 /// [qkd]
 /// kme_url = "https://kme-a.local:8443"
 /// client_cert = "/etc/hearth/qkd/sae.pem"
@@ -160,6 +168,31 @@ pub struct FileConfig {
     /// HLS transcoding limits and the encoder.
     #[serde(default)]
     pub transcode: TranscodeSection,
+    /// The intrusion guard.
+    #[serde(default)]
+    pub guard: GuardSection,
+}
+
+/// The `[guard]` table.
+#[derive(Debug, Default, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardSection {
+    /// `enforce` (default: ban, rate limit, end sessions), `observe` (alerts
+    /// and records only) or `off`. `HEARTH_GUARD_MODE` overrides it.
+    pub mode: Option<crate::guard::GuardMode>,
+    /// A file that receives every request the guard sees as one JSON line,
+    /// for training the scorer. Off by default: it grows without bound.
+    /// `HEARTH_GUARD_RECORD` overrides it.
+    pub record: Option<PathBuf>,
+    /// Whether the neural scorer (models/guard-scorer) reads each source's
+    /// latest requests beside the rules (default true). Without it, paired
+    /// devices are only ever rate limited by the guard.
+    pub scorer: Option<bool>,
+    /// Whether bans also go into the nftables sets of the table
+    /// `inet hearth_guard`, so the kernel drops a banned address's packets
+    /// before the TCP handshake (default false). Needs root and the `nft`
+    /// command; only in `enforce` mode.
+    pub nftables: Option<bool>,
 }
 
 /// The `[transcode]` table.

@@ -182,6 +182,15 @@ impl Server {
         };
         let bound = listener.local_addr()?;
 
+        let guard = open_guard(&settings, &paths)?;
+        if settings.file.guard.nftables.unwrap_or(false) {
+            if guard.mode() == crate::guard::GuardMode::Enforce {
+                guard.set_firewall(crate::firewall::Firewall::install(bound.port())?);
+            } else {
+                tracing::warn!("[guard] nftables is on but the guard does not enforce; no firewall rules are set");
+            }
+        }
+        guard.set_responder(Arc::new(crate::guard::ServerResponder { access: Arc::clone(&access), rotation: Some(Arc::clone(&rotation)) }));
         let connections = Arc::new(ConnectionLog::default());
         let state = AppState {
             catalog: Arc::clone(&catalog),
@@ -193,6 +202,7 @@ impl Server {
             access: Arc::clone(&access),
             playbacks,
             trickplay: Arc::clone(&trickplay),
+            guard: Arc::clone(&guard),
         };
 
         let setup = access.pairing.setup_offer_if_no_users().context("failed to create the first-run pairing offer")?;
@@ -213,7 +223,7 @@ impl Server {
             // A dropped sender stops the listener too.
             let _ = stopped.await;
         };
-        let listener_task = runtime.spawn(crate::tls_server::serve(listener, tls, app.clone(), connections, stop_signal));
+        let listener_task = runtime.spawn(crate::tls_server::serve(listener, tls, app.clone(), connections, guard, stop_signal));
         drop(_entered);
 
         let server = Self {
@@ -302,6 +312,39 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.shut_down();
     }
+}
+
+/// Environment variable that overrides `[guard] mode`.
+pub const GUARD_MODE_ENV: &str = "HEARTH_GUARD_MODE";
+/// Environment variable that overrides `[guard] record`.
+pub const GUARD_RECORD_ENV: &str = "HEARTH_GUARD_RECORD";
+
+/// Builds the guard from `[guard]` and its environment overrides.
+fn open_guard(settings: &ServeSettings, paths: &DataPaths) -> Result<Arc<crate::guard::GuardService>> {
+    let section = &settings.file.guard;
+    let mode = match std::env::var(GUARD_MODE_ENV) {
+        Ok(text) => text.parse().map_err(|error: String| anyhow::anyhow!("{GUARD_MODE_ENV}: {error}"))?,
+        Err(_) => section.mode.unwrap_or_default(),
+    };
+    let record = std::env::var_os(GUARD_RECORD_ENV).map(PathBuf::from).or_else(|| section.record.clone());
+    let rules = hearth_guard::RuleSettings::default();
+    let rules_and_model = if section.scorer.unwrap_or(true) {
+        hearth_guard::Guard::with_scorer(rules, hearth_guard::scorer::Scorer::builtin())
+    } else {
+        tracing::warn!("guard scorer off: the rules alone decide");
+        hearth_guard::Guard::new(rules)
+    };
+    let guard = crate::guard::GuardService::new(mode, rules_and_model, Some(paths.guard.clone()), record.as_deref())
+        .with_context(|| format!("failed to set up the guard in {}", paths.guard.display()))?;
+    match mode {
+        crate::guard::GuardMode::Enforce => tracing::info!("guard enforcing: bans, rate limits and session ends are carried out"),
+        crate::guard::GuardMode::Observe => tracing::warn!("guard in observe mode: alerts only, nothing is banned"),
+        crate::guard::GuardMode::Off => tracing::warn!("guard off: requests are not inspected"),
+    }
+    if let Some(record) = &record {
+        tracing::warn!(file = %record.display(), "guard records every request to a file");
+    }
+    Ok(guard)
 }
 
 /// Loads this node's identity and X-Wing key and builds its KME client.

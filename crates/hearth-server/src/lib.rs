@@ -2,8 +2,8 @@
 //! page and the TLS listener, wired from the domain crates.
 //!
 //! Every request passes TLS (hybrid post-quantum key exchange, see
-//! [`tls_server`]) and then [`access::authenticate`] before any handler
-//! runs: a session with a request proof bound to the connection, and the
+//! [`tls_server`]), then the intrusion guard ([`guard::inspect`]), and then
+//! [`access::authenticate`] before any handler runs: a session with a request proof bound to the connection, and the
 //! policy's decision on the route's action. Each route's guard is declared
 //! in [`routes::table`].
 
@@ -15,6 +15,8 @@ pub mod config;
 pub mod connection;
 pub mod embed;
 pub mod error;
+pub mod firewall;
+pub mod guard;
 pub mod links;
 pub mod middleware;
 pub mod openapi;
@@ -40,6 +42,7 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(middleware::reject_cross_site))
         .layer(axum::middleware::from_fn(middleware::json_errors))
         .layer(axum::middleware::from_fn(middleware::log_server_errors))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::inspect))
         .layer(axum::middleware::from_fn(middleware::security_headers))
         .with_state(state)
 }

@@ -49,6 +49,56 @@ enum Command {
     /// Create a one-time pairing offer for a new device, on the server's
     /// host: prints a link, a code and a QR code, valid 10 minutes.
     Pair(PairArgs),
+    /// Show the intrusion guard's alerts, bans and forensic records on the
+    /// running server, and ban or unban an address.
+    Guard {
+        #[command(subcommand)]
+        command: GuardCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum GuardCommand {
+    /// List alerts, newest first.
+    Alerts(GuardListArgs),
+    /// List the bans in force.
+    Bans(GuardListArgs),
+    /// List forensic records, or print one with the requests that led to it.
+    Records {
+        /// The record's id, from the list.
+        id: Option<String>,
+        #[command(flatten)]
+        list: GuardListArgs,
+    },
+    /// Ban an address by hand.
+    Ban {
+        /// The address, such as 192.168.1.66.
+        source: String,
+        /// Length of the ban in minutes.
+        #[arg(long, default_value_t = 60)]
+        minutes: u64,
+        /// Why, for the list and the log.
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+    /// Lift a ban or rate limit.
+    Unban {
+        /// The address, such as 192.168.1.66.
+        source: String,
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+}
+
+#[derive(Args)]
+struct GuardListArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    data: DataDirArg,
 }
 
 #[derive(Args)]
@@ -176,6 +226,7 @@ fn main() -> Result<()> {
         Command::Link(args) => link(&args, &file),
         Command::LinkInvite(args) => link_invite(&args, &file),
         Command::Pair(args) => pair(&args, &file),
+        Command::Guard { command } => guard(command, &file),
     }
 }
 
@@ -357,6 +408,86 @@ fn rotate_keys(args: &RotateArgs, file: &FileConfig) -> Result<()> {
     }
     println!("{}", serde_json::to_string_pretty(&body)?);
     Ok(())
+}
+
+/// Runs `hearth guard ...` against the running server's admin socket.
+fn guard(command: GuardCommand, file: &FileConfig) -> Result<()> {
+    let call = |data: &DataDirArg, method: &str, target: &str, body: Option<&serde_json::Value>| -> Result<serde_json::Value> {
+        let socket = hearth_server::admin_socket::socket_path(&data_dir(data, file));
+        let (status, answer) = hearth_server::admin_socket::request(&socket, method, target, body).map_err(anyhow::Error::msg)?;
+        if !(200..300).contains(&status) {
+            anyhow::bail!("{method} {target} failed with {status}: {}", answer["error"].as_str().unwrap_or("no details"));
+        }
+        Ok(answer)
+    };
+    let text = |value: &serde_json::Value, key: &str| value[key].as_str().map(str::to_owned).unwrap_or_else(|| value[key].to_string());
+    match command {
+        GuardCommand::Alerts(list) => {
+            let answer = call(&list.data, "GET", "/api/v1/admin/guard/alerts", None)?;
+            if list.json {
+                println!("{}", serde_json::to_string_pretty(&answer["alerts"])?);
+                return Ok(());
+            }
+            println!("Guard mode: {}", text(&answer, "mode"));
+            for alert in answer["alerts"].as_array().into_iter().flatten() {
+                println!(
+                    "{}  {:<15} {:<7} {:<18} {:<11} {}",
+                    clock(alert["time"].as_u64().unwrap_or(0)),
+                    text(alert, "source"),
+                    text(alert, "severity"),
+                    text(alert, "rule"),
+                    text(&alert["action"], "action"),
+                    text(alert, "reason")
+                );
+            }
+        }
+        GuardCommand::Bans(list) => {
+            let answer = call(&list.data, "GET", "/api/v1/admin/guard/bans", None)?;
+            if list.json {
+                println!("{}", serde_json::to_string_pretty(&answer)?);
+                return Ok(());
+            }
+            let bans = answer.as_array().cloned().unwrap_or_default();
+            if bans.is_empty() {
+                println!("No address is banned.");
+            }
+            for ban in bans {
+                println!("{:<15} until {}  {}", text(&ban, "source"), clock(ban["until"].as_u64().unwrap_or(0)), text(&ban, "reason"));
+            }
+        }
+        GuardCommand::Records { id, list } => {
+            let target = match &id {
+                Some(id) => format!("/api/v1/admin/guard/records/{id}"),
+                None => "/api/v1/admin/guard/records".to_owned(),
+            };
+            let answer = call(&list.data, "GET", &target, None)?;
+            if list.json || id.is_some() {
+                println!("{}", serde_json::to_string_pretty(&answer)?);
+                return Ok(());
+            }
+            for record in answer.as_array().into_iter().flatten() {
+                println!("{}  {}", text(record, "id"), text(&record["alert"], "reason"));
+            }
+        }
+        GuardCommand::Ban { source, minutes, reason, data } => {
+            let body = serde_json::json!({ "source": source, "minutes": minutes, "reason": reason });
+            call(&data, "POST", "/api/v1/admin/guard/bans", Some(&body))?;
+            println!("{source} is banned for {minutes} minutes.");
+        }
+        GuardCommand::Unban { source, data } => {
+            call(&data, "DELETE", &format!("/api/v1/admin/guard/bans/{source}"), None)?;
+            println!("{source} may connect again.");
+        }
+    }
+    Ok(())
+}
+
+/// Formats seconds since the Unix epoch as UTC date and time.
+fn clock(unix: u64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix as i64)
+        .ok()
+        .and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| unix.to_string())
 }
 
 /// Sends a POST to the local running server over the admin socket in the

@@ -35,6 +35,8 @@ pub struct AppState {
     pub playbacks: Arc<crate::api::playback::Playbacks>,
     /// Trickplay sprite sheets.
     pub trickplay: Arc<crate::trickplay::Trickplay>,
+    /// The intrusion guard.
+    pub guard: Arc<crate::guard::GuardService>,
 }
 
 /// Fan-out of scan progress to API subscribers, plus the latest report for

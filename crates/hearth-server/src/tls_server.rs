@@ -1,5 +1,10 @@
-//! The TLS accept loop: handshake, record what was negotiated, serve HTTP/1.1
-//! or HTTP/2 by ALPN.
+//! The TLS accept loop: ask the guard, handshake, record what was
+//! negotiated, serve HTTP/1.1 or HTTP/2 by ALPN.
+//!
+//! A banned address is closed right after accept, before any TLS work,
+//! and its open connections close as soon as the ban falls. Each
+//! connection's end goes back to the guard: one that a timeout closed
+//! before a complete request counts towards the slow-client rule.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -21,6 +26,7 @@ use tokio_rustls::server::TlsStream;
 use tower::ServiceExt;
 
 use crate::connection::{ConnectionInfo, ConnectionLog, TlsBinding};
+use crate::guard::GuardService;
 use crate::rotation::TlsCell;
 
 /// Time a client gets to finish the TLS handshake.
@@ -50,6 +56,7 @@ pub async fn serve(
     tls: Arc<TlsCell>,
     app: Router,
     connections: Arc<ConnectionLog>,
+    guard: Arc<GuardService>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
@@ -73,7 +80,15 @@ pub async fn serve(
             }
         };
 
+        // Before TLS: a banned source costs no handshake.
+        if !guard.admit(peer.ip()) {
+            tracing::debug!(peer = %peer, "connection refused by the guard");
+            drop(tcp);
+            continue;
+        }
+
         let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+            guard.closed(peer.ip(), hearth_guard::ConnectionEnd::Served);
             if last_limit_warning.is_none_or(|at| at.elapsed() >= LIMIT_WARNING_INTERVAL) {
                 tracing::warn!(peer = %peer, limit = MAX_CONNECTIONS, "connection limit reached, closing new connections");
                 last_limit_warning = Some(Instant::now());
@@ -86,11 +101,30 @@ pub async fn serve(
         let tls = tls.get();
         let app = app.clone();
         let connections = Arc::clone(&connections);
+        let guard = Arc::clone(&guard);
         tokio::spawn(async move {
-            serve_connection(tls, tcp, peer, app, connections).await;
+            let opened = Instant::now();
+            let served = serve_connection(tls, tcp, peer, app, connections, &guard).await;
+            let end = match served {
+                Ending::Served => hearth_guard::ConnectionEnd::Served,
+                Ending::Quiet => hearth_guard::ConnectionEnd::Served,
+                Ending::Stalled => hearth_guard::ConnectionEnd::Stalled { seconds: opened.elapsed().as_secs() },
+            };
+            guard.closed(peer.ip(), end);
             drop(permit);
         });
     }
+}
+
+/// How a connection ended, for the guard.
+enum Ending {
+    /// It carried at least one request.
+    Served,
+    /// It ended without a request, but not by our timeout (a port probe,
+    /// a refused handshake, a client that gave up).
+    Quiet,
+    /// A timeout closed it before a complete request arrived.
+    Stalled,
 }
 
 async fn serve_connection(
@@ -99,16 +133,22 @@ async fn serve_connection(
     peer: SocketAddr,
     app: Router,
     connections: Arc<ConnectionLog>,
-) {
+    guard: &GuardService,
+) -> Ending {
     let _ = tcp.set_nodelay(true);
+    let opened = Instant::now();
+    let mut bans = guard.subscribe_bans();
     let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(tls, tcp, peer)).await {
         Ok(Some(stream)) => stream,
-        Ok(None) => return,
+        Ok(None) => return Ending::Quiet,
         Err(_) => {
             tracing::info!(peer = %peer, "TLS handshake timed out");
-            return;
+            return Ending::Stalled;
         }
     };
+    if guard.is_banned(peer.ip()) {
+        return Ending::Quiet;
+    }
 
     let info = ConnectionInfo::from_tls(connections.next_id(), peer, stream.get_ref().1);
     tracing::info!(
@@ -122,7 +162,10 @@ async fn serve_connection(
     connections.record(info.clone());
     let binding = TlsBinding::from_tls(stream.get_ref().1);
 
+    let requests = Arc::new(AtomicU64::new(0));
+    let counted = Arc::clone(&requests);
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        counted.fetch_add(1, Ordering::Relaxed);
         request.extensions_mut().insert(info.clone());
         if let Some(binding) = binding {
             request.extensions_mut().insert(binding);
@@ -142,18 +185,40 @@ async fn serve_connection(
     let connection = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(connection);
     let mut ticker = tokio::time::interval(IDLE_CHECK_INTERVAL);
+    let ending = |requests: &AtomicU64| {
+        if requests.load(Ordering::Relaxed) > 0 {
+            Ending::Served
+        } else if opened.elapsed() >= HEADER_READ_TIMEOUT {
+            // hyper closed it at the header timeout, or it idled out.
+            Ending::Stalled
+        } else {
+            Ending::Quiet
+        }
+    };
     loop {
         tokio::select! {
             result = connection.as_mut() => {
                 if let Err(err) = result {
                     tracing::debug!(peer = %peer, error = %err, "connection closed with error");
                 }
-                return;
+                return ending(&requests);
             }
             _ = ticker.tick() => {
                 if activity.idle_for() >= IDLE_TIMEOUT {
                     tracing::debug!(peer = %peer, "closing idle connection");
-                    return;
+                    return ending(&requests);
+                }
+            }
+            banned = bans.recv() => {
+                match banned {
+                    Ok(source) if source == peer.ip() => {
+                        tracing::info!(peer = %peer, "closing a banned source's connection");
+                        return Ending::Served;
+                    }
+                    // Lagged: more bans than the buffer; look the peer up.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) if guard.is_banned(peer.ip()) => return Ending::Served,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => bans = guard.subscribe_bans(),
+                    _ => {}
                 }
             }
         }

@@ -362,7 +362,7 @@ fn seek_to_middle_matches_timestamps() {
 #[test]
 fn hostile_parameters_are_refused_before_any_pipeline() {
     common::require_samples();
-    let server = Server::start(&[Path::new(SAMPLES)]);
+    let server = Server::start_unguarded(&[Path::new(SAMPLES)]);
     server.wait_for_scan();
     let device = server.adult_device();
     let avi = item_with_mime(&device, "video/x-msvideo");

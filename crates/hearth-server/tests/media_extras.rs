@@ -86,7 +86,7 @@ fn subtitles_served_as_webvtt() {
     let sidecar: Vec<u8> = b"1\r\n00:00:00,500 --> 00:00:02,000\r\nD\xe9j\xe0 vu, \xe7a va.\r\n".to_vec();
     std::fs::write(library.path().join("Film.fr.srt"), sidecar).expect("sidecar");
 
-    let server = Server::start(&[library.path()]);
+    let server = Server::start_unguarded(&[library.path()]);
     server.wait_for_scan();
     let device = server.adult_device();
     let items = device.items();
@@ -120,7 +120,7 @@ fn subtitles_served_as_webvtt() {
 #[test]
 fn trickplay_made_after_import() {
     common::require_samples();
-    let server = Server::start(&[Path::new(SAMPLES)]);
+    let server = Server::start_unguarded(&[Path::new(SAMPLES)]);
     server.wait_for_scan();
     let device = server.adult_device();
     let avi = device.items().into_iter().find(|item| item["mime"] == "video/x-msvideo").expect("the AVI sample");

@@ -36,6 +36,7 @@ fn app(dir: &tempfile::TempDir) -> axum::Router {
             hearth_server::api::playback::settings(&hearth_server::config::TranscodeSection::default()).unwrap(),
         ))),
         trickplay: Arc::new(hearth_server::trickplay::Trickplay::new(dir.path().join("trickplay"))),
+        guard: hearth_server::guard::GuardService::in_memory(),
     };
     hearth_server::app(state)
 }

@@ -18,7 +18,7 @@ fn ui_folder_is_served_and_old_pages_redirect() {
     // A secret beside the folder, which no path may reach.
     std::fs::write(ui.path().parent().expect("parent").join("ui-secret.txt"), "secret").ok();
     let library = tempfile::tempdir().expect("library");
-    let server = Server::start_with_ui(&[library.path()], ui.path());
+    let server = Server::start_with_ui_unguarded(&[library.path()], ui.path());
     let client = reqwest::blocking::Client::builder()
         .tls_backend_preconfigured((*hearth_pqc::client_config(server.household_roots(), KeyExchangePolicy::HybridPreferred, &[b"http/1.1"]).expect("TLS")).clone())
         .redirect(reqwest::redirect::Policy::none())

@@ -19,13 +19,21 @@ fn empty_server() -> (Server, tempfile::TempDir) {
     (server, library)
 }
 
+/// Like [`empty_server`] with the guard off, for attacks on the access
+/// layer itself, which the guard would stop first.
+fn unguarded_server() -> (Server, tempfile::TempDir) {
+    let library = tempfile::tempdir().expect("library folder");
+    let server = Server::start_unguarded(&[library.path()]);
+    (server, library)
+}
+
 fn signing_key_versions(device: &TestDevice) -> usize {
     device.get_json("/api/v1/keys").as_array().expect("array of key versions").len()
 }
 
 #[test]
 fn cross_site_login_rejected() {
-    let (server, _library) = empty_server();
+    let (server, _library) = unguarded_server();
     let device = TestDevice::new(&server);
     device.enroll(&server, "alice", Role::Admin);
 

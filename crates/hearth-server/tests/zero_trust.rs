@@ -17,6 +17,14 @@ fn empty_server() -> (Server, tempfile::TempDir) {
     (server, library)
 }
 
+/// Like [`empty_server`] with the guard off, for attacks on the access
+/// layer itself, which the guard would stop first.
+fn unguarded_server() -> (Server, tempfile::TempDir) {
+    let library = tempfile::tempdir().expect("library folder");
+    let server = Server::start_unguarded(&[library.path()]);
+    (server, library)
+}
+
 /// Sends raw HTTP/1.1 on a fresh TLS connection and returns the status line.
 fn send_on_new_connection(server: &Server, head: &str) -> String {
     let mut stream = server.tls_stream();
@@ -135,7 +143,7 @@ fn member_denied_admin_routes_and_audited() {
 
 #[test]
 fn wrong_password_locks_out_and_never_succeeds() {
-    let (server, _library) = empty_server();
+    let (server, _library) = unguarded_server();
     let guesser = TestDevice::new(&server);
     guesser.enroll(&server, "alice", Role::Admin);
     let mut statuses = std::collections::BTreeMap::new();
@@ -231,7 +239,7 @@ fn pairing_link_pairs_once() {
 
 #[test]
 fn pairing_code_guesses_never_succeed() {
-    let (server, _library) = empty_server();
+    let (server, _library) = unguarded_server();
     let link = server.pairing_offer(&["--new-user", "dave", "--role", "adult"]);
     let (offer_id, code) = common::device::parse_link(&link);
     let attacker = TestDevice::new(&server);
@@ -404,7 +412,7 @@ fn adult_denied_every_admin_route() {
     use hearth_access::Action;
     use hearth_server::routes::{Guard, table};
 
-    let (server, _library) = empty_server();
+    let (server, _library) = unguarded_server();
     let adult = TestDevice::new(&server);
     adult.enroll(&server, "bob", Role::Adult);
     adult.sign_in("bob");

@@ -73,6 +73,92 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/guard/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The guard's alerts, newest first, and its mode */
+        get: operations["get_api_v1_admin_guard_alerts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/guard/bans": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Addresses the guard bans now */
+        get: operations["get_api_v1_admin_guard_bans"];
+        put?: never;
+        /** Ban an address by hand */
+        post: operations["post_api_v1_admin_guard_bans"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/guard/bans/{source}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Lift a ban or rate limit */
+        delete: operations["delete_api_v1_admin_guard_bans_source"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/guard/records": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Forensic records of bans, newest first */
+        get: operations["get_api_v1_admin_guard_records"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/guard/records/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One forensic record with the requests that led to it */
+        get: operations["get_api_v1_admin_guard_records_id"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/libraries": {
         parameters: {
             query?: never;
@@ -1019,6 +1105,46 @@ export interface components {
         AddBody: {
             path: string;
         };
+        /** @description An alert as the API shows it. */
+        AlertView: {
+            /** @description What the guard did: `allow`, `rate_limit` or `ban`, with details. */
+            action: Record<string, never>;
+            /**
+             * Format: int64
+             * @description Milliseconds on the server's clock, for ordering.
+             */
+            at_ms: number;
+            /** @description `reconnaissance`, `brute_force`, `exploitation`, `denial_of_service` or `abuse`. */
+            category: string;
+            /** @description The paired device, when the requests proved one. */
+            device?: string | null;
+            model?: null | components["schemas"]["ModelView"];
+            /** @description Why, in words. */
+            reason: string;
+            /**
+             * Format: int64
+             * @description Requests the source had made when the alert was raised.
+             */
+            requests_seen: number;
+            /** @description The rule that fired. */
+            rule: string;
+            /** @description `low`, `medium` or `high`. */
+            severity: string;
+            /** @description The source address. */
+            source: string;
+            /**
+             * Format: int64
+             * @description When, in seconds since the Unix epoch.
+             */
+            time: number;
+        };
+        /** @description The guard's alerts and its mode. */
+        AlertsView: {
+            /** @description The latest alerts (at most 1000), newest first. */
+            alerts: components["schemas"]["AlertView"][];
+            /** @description `enforce`, `observe` or `off`. */
+            mode: string;
+        };
         /**
          * @description Audio codecs a client may say it decodes.
          * @enum {string}
@@ -1082,6 +1208,41 @@ export interface components {
             subject?: string | null;
             /** Format: int64 */
             time: number;
+        };
+        /** @description Body of `POST /api/v1/admin/guard/bans`. */
+        BanBody: {
+            /**
+             * Format: int64
+             * @description Length of the ban in minutes, 1 to 43200 (default 60).
+             */
+            minutes?: number | null;
+            /** @description Why, for the list and the log. */
+            reason?: string | null;
+            /**
+             * @description The address to ban.
+             * @example 192.168.1.66
+             */
+            source: string;
+        };
+        /**
+         * @description A ban as stored in `guard/bans.json`, with wall-clock times so that it
+         *     survives a restart.
+         */
+        BanView: {
+            /** @description Why, in words. */
+            reason: string;
+            /** @description The rule that caused it; absent for an admin's ban. */
+            rule?: string | null;
+            /**
+             * @description The banned address.
+             * @example 192.168.1.66
+             */
+            source: string;
+            /**
+             * Format: int64
+             * @description When the ban ends, in seconds since the Unix epoch.
+             */
+            until: number;
         };
         /**
          * @description Codecs and containers a client reported it can decode. The web client fills it from
@@ -1180,6 +1341,22 @@ export interface components {
             credential: string;
             device: components["schemas"]["PairedDevice"];
             user: components["schemas"]["PairedUser"];
+        };
+        /** @description A forensic record: the decision and the requests that led to it. */
+        ForensicRecord: {
+            /** @description The alert that led to the decision. */
+            alert: Record<string, never>;
+            /** @description File name of the record, its id in the API. */
+            id: string;
+            /** @description The source's latest requests, oldest first. */
+            requests: Record<string, never>[];
+            /** @description The source address. */
+            source: string;
+            /**
+             * Format: int64
+             * @description When, in seconds since the Unix epoch.
+             */
+            time: number;
         };
         /** @description A position from EXIF GPS tags. */
         Gps: {
@@ -1338,6 +1515,16 @@ export interface components {
          * @enum {string}
          */
         MediaKind: "video" | "audio" | "image";
+        /** @description The neural scorer's reading attached to an alert. */
+        ModelView: {
+            /**
+             * Format: float
+             * @description Probability from 0 to 1 that the source is not a household client.
+             */
+            anomaly: number;
+            /** @description `benign`, `reconnaissance`, `brute_force`, `exploitation`, `denial_of_service` or `abuse`. */
+            category: string;
+        };
         NewUserBody: {
             name: string;
             role: string;
@@ -2018,6 +2205,396 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description A value is invalid; the message names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: string;
+                    };
+                };
+            };
+            /** @description No valid session, proof or grant */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: string;
+                    };
+                };
+            };
+            /** @description The policy denies the action */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: string;
+                    };
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: string;
+                    };
+                };
+            };
+        };
+    };
+    get_api_v1_admin_guard_alerts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The guard's alerts, newest first, and its mode */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertsView"];
+                };
+            };
+            /** @description A value is invalid; the message names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: string;
+                    };
+                };
+            };
+            /** @description No valid session, proof or grant */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: string;
+                    };
+                };
+            };
+            /** @description The policy denies the action */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: string;
+                    };
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: string;
+                    };
+                };
+            };
+        };
+    };
+    get_api_v1_admin_guard_bans: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Addresses the guard bans now */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BanView"][];
+                };
+            };
+            /** @description A value is invalid; the message names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: string;
+                    };
+                };
+            };
+            /** @description No valid session, proof or grant */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: string;
+                    };
+                };
+            };
+            /** @description The policy denies the action */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: string;
+                    };
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: string;
+                    };
+                };
+            };
+        };
+    };
+    post_api_v1_admin_guard_bans: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BanBody"];
+            };
+        };
+        responses: {
+            /** @description Ban an address by hand */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BanView"][];
+                };
+            };
+            /** @description A value is invalid; the message names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: string;
+                    };
+                };
+            };
+            /** @description No valid session, proof or grant */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: string;
+                    };
+                };
+            };
+            /** @description The policy denies the action */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: string;
+                    };
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: string;
+                    };
+                };
+            };
+        };
+    };
+    delete_api_v1_admin_guard_bans_source: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                source: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Lift a ban or rate limit */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A value is invalid; the message names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: string;
+                    };
+                };
+            };
+            /** @description No valid session, proof or grant */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: string;
+                    };
+                };
+            };
+            /** @description The policy denies the action */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: string;
+                    };
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: string;
+                    };
+                };
+            };
+        };
+    };
+    get_api_v1_admin_guard_records: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Forensic records of bans, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ForensicRecord"][];
+                };
+            };
+            /** @description A value is invalid; the message names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: string;
+                    };
+                };
+            };
+            /** @description No valid session, proof or grant */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: string;
+                    };
+                };
+            };
+            /** @description The policy denies the action */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: string;
+                    };
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: string;
+                    };
+                };
+            };
+        };
+    };
+    get_api_v1_admin_guard_records_id: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One forensic record with the requests that led to it */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ForensicRecord"];
+                };
             };
             /** @description A value is invalid; the message names it */
             400: {

@@ -1,6 +1,7 @@
 //! JSON handlers under /api/v1.
 
 pub mod account;
+pub mod guard;
 pub mod items;
 pub mod keys;
 pub mod libraries;

@@ -227,6 +227,27 @@ impl TestDevice {
         unreachable!("the loop returns on its second pass")
     }
 
+    /// Sends one signed request without a body, with `extra` headers, and
+    /// returns the transport's error instead of panicking, for a server that
+    /// may close the connection (a ban).
+    pub fn try_request(&self, method: Method, path: &str, extra: &[(&str, &str)]) -> reqwest::Result<Response> {
+        self.ensure_binding();
+        let session = self.session_id().unwrap_or_default();
+        let headers = self.sign(&method, path, &session);
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base_url))
+            .header("hearth-session", &session)
+            .header("hearth-proof", &headers.proof)
+            .header("hearth-binding", &headers.binding);
+        for (name, value) in extra {
+            request = request.header(*name, *value);
+        }
+        let response = request.send()?;
+        self.remember_binding(&response);
+        Ok(response)
+    }
+
     /// GET `path`, signed, and parse JSON; panics unless the status is 200.
     pub fn get_json(&self, path: &str) -> serde_json::Value {
         let response = self.request(Method::GET, path, None);

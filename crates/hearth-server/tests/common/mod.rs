@@ -33,6 +33,9 @@ pub fn require_samples() {
     }
 }
 
+/// Configuration file that turns the intrusion guard off.
+const GUARD_OFF: &str = "[guard]\nmode = \"off\"\n";
+
 /// A running server, killed on drop.
 pub struct Server {
     child: Child,
@@ -66,12 +69,36 @@ impl Server {
         Self::launch(libraries, extra, Some(config), None)
     }
 
+    /// Like [`Server::start`] with the intrusion guard off, for tests that
+    /// send hostile requests to check a later layer on its own (the guard
+    /// would ban the test's client first; tests/guard.rs tests the guard).
+    pub fn start_unguarded(libraries: &[&Path]) -> Self {
+        Self::launch(libraries, &[], Some(GUARD_OFF), None)
+    }
+
     /// Like [`Server::start`], serving the built web UI in `ui_dir` (`HEARTH_UI_DIR`).
     pub fn start_with_ui(libraries: &[&Path], ui_dir: &Path) -> Self {
         Self::launch(libraries, &[], None, Some(ui_dir))
     }
 
+    /// Like [`Server::start_with_ui`] with the guard off, for probes of
+    /// the UI folder's own refusals.
+    pub fn start_with_ui_unguarded(libraries: &[&Path], ui_dir: &Path) -> Self {
+        Self::launch(libraries, &[], Some(GUARD_OFF), Some(ui_dir))
+    }
+
+    /// Starts a server with the `config` text inside the network namespace
+    /// `netns`, which the caller created (`ip netns add`).
+    #[allow(dead_code)]
+    pub fn start_in_netns(libraries: &[&Path], config: &str, netns: &str) -> Self {
+        Self::launch_in(libraries, &[], Some(config), None, Some(netns))
+    }
+
     fn launch(libraries: &[&Path], extra: &[&str], config: Option<&str>, ui_dir: Option<&Path>) -> Self {
+        Self::launch_in(libraries, extra, config, ui_dir, None)
+    }
+
+    fn launch_in(libraries: &[&Path], extra: &[&str], config: Option<&str>, ui_dir: Option<&Path>, netns: Option<&str>) -> Self {
         let data = tempfile::tempdir().expect("temporary data folder");
         let log = data.path().join("server.log");
         let config_file = match config {
@@ -82,7 +109,16 @@ impl Server {
             }
             None => PathBuf::from("/dev/null"),
         };
-        let mut command = Command::new(env!("CARGO_BIN_EXE_hearth"));
+        // `ip netns exec` runs the server in place of itself, so the child
+        // is the server in either case.
+        let mut command = match netns {
+            Some(netns) => {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", netns]).arg(env!("CARGO_BIN_EXE_hearth"));
+                command
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_hearth")),
+        };
         command.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(data.path());
         for library in libraries {
             command.arg("--library").arg(library);
@@ -94,6 +130,9 @@ impl Server {
             .env("HEARTH_CONFIG", &config_file)
             // Nor a developer's built UI, which turns the old pages into redirects.
             .env_remove("HEARTH_UI_DIR")
+            // Nor a guard mode or record file set for a campaign run.
+            .env_remove("HEARTH_GUARD_MODE")
+            .env_remove("HEARTH_GUARD_RECORD")
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).expect("log file"));
         if let Some(dir) = ui_dir {
