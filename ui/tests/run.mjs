@@ -24,6 +24,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { launchBrowser, openDevice, seriousViolations } from "./browser.mjs";
+import { checkGuardSection } from "./guard.mjs";
 import { startServer } from "./server.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -547,6 +548,7 @@ async function runScenario(browser, server) {
   await shoot(page, "security");
   await axeCheck(page, "security");
   await shootSection(page, "security-sessions", page.locator("section", { has: page.locator("#sessions-title") }));
+  await checkGuardSection({ page, binary, server, check, shootSection, axeCheck, shotsDir, sizes: [PHONE, DESKTOP] });
 
   // The member's sessions ended with the revocation, so the only other session is the phone's.
   const phoneRow = page.locator('#sessions .row:not([data-current="true"])').first();

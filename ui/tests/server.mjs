@@ -61,6 +61,7 @@ export async function startServer({ binary, port, uiDir, libraries, log }) {
 
   return {
     url: `https://127.0.0.1:${port}`,
+    dataDir,
     pairLink: found.pairLink,
     ca: found.ca,
     async stop() {

@@ -28,7 +28,10 @@ import type {
   ConnectionInfo,
   Device,
   Facets,
+  ForensicRecord,
   Grant,
+  GuardAlerts,
+  GuardBan,
   InProgressList,
   Item,
   ItemPage,
@@ -240,3 +243,16 @@ export async function endPlayback(answer: PlaybackAnswer): Promise<void> {
   const response = await (isDesktop ? fetch : signedFetch)(answer.key_url.replace(/\/key$/, ""), { method: "DELETE" });
   if (!response.ok) throw await ApiError.from(response);
 }
+
+// ---------------------------------------------------------------------------
+// Intrusion guard (admin)
+
+const banPath = (source: string) => `/api/v1/admin/guard/bans/${encodeURIComponent(source)}`;
+const recordPath = (id: string) => `/api/v1/admin/guard/records/${encodeURIComponent(id)}`;
+
+export const getGuardAlerts = () => call<GuardAlerts>("/api/v1/admin/guard/alerts");
+export const listBans = () => call<GuardBan[]>("/api/v1/admin/guard/bans");
+/** Lifts the ban or rate limit on an IP address. Throws ApiError 404 when it has neither. */
+export const liftBan = (source: string) => call<null>(banPath(source), { method: "DELETE" });
+export const listForensicRecords = () => call<ForensicRecord[]>("/api/v1/admin/guard/records");
+export const getForensicRecord = (id: string) => call<ForensicRecord>(recordPath(id));

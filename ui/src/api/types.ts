@@ -136,3 +136,33 @@ export interface AuditQuery {
   before?: number;
   limit?: number;
 }
+
+/** Mode of the guard: `enforce` bans and rate-limits, `observe` only raises alerts, `off` inspects nothing. */
+export type GuardMode = "enforce" | "observe" | "off";
+
+export type AlertSeverity = "low" | "medium" | "high";
+
+/** `GET /api/v1/admin/guard/alerts`: the guard's mode and its latest alerts, newest first. */
+export type GuardAlerts = Schemas["AlertsView"];
+
+/**
+ * One alert of `GET /api/v1/admin/guard/alerts`. `device` is the paired
+ * device as `device-N` (N is the id of `GET /api/v1/admin/devices`), and
+ * `action` is a {@link GuardAction}, which the schema leaves untyped.
+ */
+export type GuardAlert = Schemas["AlertView"];
+
+/** The guard's decision about an alert: the `action` object of {@link GuardAlert}. */
+export type GuardAction =
+  | { action: "allow" }
+  | { action: "rate_limit"; retry_after_secs: number }
+  | { action: "ban"; seconds: number; end_sessions: boolean; rotate_keys: boolean };
+
+/** The neural scorer's reading attached to an alert. */
+export type ModelReading = Schemas["ModelView"];
+
+/** One entry of `GET /api/v1/admin/guard/bans`, soonest to end first. */
+export type GuardBan = Schemas["BanView"];
+
+/** `GET /api/v1/admin/guard/records/{id}`. The list of all records leaves `requests` empty. */
+export type ForensicRecord = Schemas["ForensicRecord"];
