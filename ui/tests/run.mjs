@@ -25,6 +25,7 @@ import { fileURLToPath } from "node:url";
 
 import { launchBrowser, openDevice, seriousViolations } from "./browser.mjs";
 import { checkGuardSection } from "./guard.mjs";
+import { checkPasskeySignIn } from "./passkey.mjs";
 import { startServer } from "./server.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -594,6 +595,9 @@ async function runScenario(browser, server) {
   check("scan now runs a scan to the end", rescanned);
   await shoot(page, "activity");
   await axeCheck(page, "activity");
+
+  // Passkeys need a host name, so a new device opens the server as localhost.
+  await checkPasskeySignIn({ browser, adminPage: page, admin: ADMIN, check, shoot, shootSection, axeCheck, viewport: DESKTOP, timeoutMs: TIMEOUT_MS });
 
   // 9. Page health.
   // The wizard's rejected folder returns 400 on purpose, and the browser logs it.
