@@ -211,19 +211,18 @@ fn model_alone_rate_limits_a_scan() {
     assert_ne!(alert.category, "benign", "{alert:#?}");
     assert!(!alerts.iter().any(is_ban), "the model alone never bans: {alerts:#?}");
 
-    // The same scan from a paired device is flagged but never banned. The
-    // model reads it as abuse, since the only paired attacker it trained on
-    // copied the library, and so it is slowed down.
+    // The same scan from a paired device is only reported. The model reads
+    // it as abuse, since the only paired attacker it trained on copied the
+    // library.
     let mut guard = Guard::with_scorer(blind, Scorer::builtin());
     let alerts = observe_all(&mut guard, from_paired_device(scan));
     let alert = alerts.iter().find(|alert| alert.rule == RuleId::Scorer).unwrap_or_else(|| panic!("no scorer alert: {alerts:#?}"));
-    let expected = if alert.category == "abuse" { Severity::Medium } else { Severity::Low };
-    assert_eq!(alert.severity, expected, "only abuse slows a paired device: {alert:#?}");
-    assert!(!alerts.iter().any(is_ban), "the model alone never bans a paired device: {alerts:#?}");
+    assert_eq!(alert.severity, Severity::Low, "{alert:#?}");
+    assert_eq!(alert.action, Action::Allow, "the model alone only reports a paired device: {alert:#?}");
 }
 
 #[test]
-fn model_slows_library_copying() {
+fn model_reports_library_copying() {
     // A paired device pulling every file through media grants, too little
     // of it yet for the mass-download rule.
     // The device proved its key on the request that issued its grants; the
@@ -239,6 +238,5 @@ fn model_slows_library_copying() {
     let alert = alerts.iter().find(|alert| alert.rule == RuleId::Scorer).unwrap_or_else(|| panic!("no scorer alert: {alerts:#?}"));
     assert_eq!(alert.category, "abuse", "{alert:#?}");
     assert_eq!(alert.device.as_deref(), Some("did:key:zDnaeLivingRoomTv"), "{alert:#?}");
-    assert!(matches!(alert.action, Action::RateLimit { .. }), "{alert:#?}");
-    assert!(!alerts.iter().any(is_ban), "the model alone never bans: {alerts:#?}");
+    assert_eq!(alert.action, Action::Allow, "the model alone only reports a paired device: {alert:#?}");
 }
