@@ -84,13 +84,10 @@ fn describe_stream(index: usize, subtitle: &pbutils::DiscovererSubtitleInfo) -> 
         .as_ref()
         .and_then(|tags| tags.get::<gst::tags::SubtitleCodec>())
         .map(|value| value.get().to_owned());
-    let in_matroska = subtitle.previous().is_some_and(|container| {
-        container
-            .caps()
-            .and_then(|caps| caps_name(&caps))
-            .is_some_and(|name| name == "video/x-matroska" || name == "video/webm")
-    });
-    let codec = stream_codec(caps.as_ref(), codec_tag.as_deref(), in_matroska);
+    let container = subtitle.previous().and_then(|container| container.caps()).and_then(|caps| caps_name(&caps)).unwrap_or_default();
+    let in_matroska = container == "video/x-matroska" || container == "video/webm";
+    let in_quicktime = container == "video/quicktime";
+    let codec = stream_codec(caps.as_ref(), codec_tag.as_deref(), in_matroska, in_quicktime);
 
     // The stream's language, else its language tag. The discoverer can
     // finish before a sparse subtitle stream has sent its tags, so the
@@ -131,12 +128,16 @@ fn caps_name(caps: &gst::CapsRef) -> Option<String> {
 /// Demuxers in GStreamer 1.22 already output some formats as raw text:
 /// Matroska's `S_TEXT/UTF8` (SubRip) as Pango markup, and MP4's `tx3g`
 /// (`mov_text`) as plain text with the `subtitle-codec` tag "3GPP timed
-/// text". `codec_tag` is that tag, and `in_matroska` is true for streams
-/// from Matroska or WebM.
+/// text". `codec_tag` is that tag, `in_matroska` is true for streams from
+/// Matroska or WebM, and `in_quicktime` for streams from MP4 or QuickTime.
+/// The discoverer can finish before a sparse subtitle stream sends its tags
+/// (seen under load), so raw text from MP4, whose only text subtitle format
+/// is `tx3g`, counts as `mov_text` without the tag too.
 pub(super) fn stream_codec(
     caps: Option<&gst::Caps>,
     codec_tag: Option<&str>,
     in_matroska: bool,
+    in_quicktime: bool,
 ) -> StreamCodec {
     let name = caps.and_then(|caps| caps_name(caps)).unwrap_or_default();
     let is_tx3g = codec_tag.is_some_and(|tag| {
@@ -145,7 +146,7 @@ pub(super) fn stream_codec(
     });
 
     let (codec, is_text) = match name.as_str() {
-        "text/x-raw" if is_tx3g => ("mov_text", true),
+        "text/x-raw" if is_tx3g || in_quicktime => ("mov_text", true),
         "text/x-raw" if in_matroska => ("subrip", true),
         "text/x-raw" => ("text", true),
         "application/x-subtitle" => ("subrip", true),
@@ -181,7 +182,7 @@ mod tests {
     fn codec_of(caps: &str, tag: Option<&str>, in_matroska: bool) -> (String, bool) {
         crate::init().unwrap();
         let caps: gst::Caps = caps.parse().unwrap();
-        let codec = stream_codec(Some(&caps), tag, in_matroska);
+        let codec = stream_codec(Some(&caps), tag, in_matroska, false);
         (codec.name, codec.is_text)
     }
 
@@ -198,6 +199,13 @@ mod tests {
         assert_eq!(
             codec_of("text/x-raw, format=utf8", None, false),
             ("text".into(), true)
+        );
+        crate::init().unwrap();
+        let raw: gst::Caps = "text/x-raw, format=utf8".parse().unwrap();
+        assert_eq!(
+            stream_codec(Some(&raw), None, false, true).name,
+            "mov_text",
+            "raw text from MP4 before its tags arrive"
         );
         assert_eq!(
             codec_of("application/x-ass", None, true),
@@ -227,6 +235,6 @@ mod tests {
             codec_of("application/x-subtitle-unknown", None, true),
             ("application/x-subtitle-unknown".into(), false)
         );
-        assert_eq!(stream_codec(None, None, false).name, "unknown");
+        assert_eq!(stream_codec(None, None, false, false).name, "unknown");
     }
 }
