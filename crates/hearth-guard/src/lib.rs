@@ -211,6 +211,12 @@ pub enum Verdict {
     Banned,
 }
 
+/// High findings a paired device must have had, with the scorer agreeing,
+/// before it is banned. One odd request (an admin trying a bad link, a
+/// client bug) only rate limits it, whatever the model reads into the
+/// requests around it; an attack tool repeats itself.
+const PAIRED_HIGH_FINDINGS: u32 = 3;
+
 /// Most requests kept per source for forensic records.
 const RECENT_PER_SOURCE: usize = 32;
 
@@ -226,6 +232,9 @@ struct SourceState {
     hostile_readings: u32,
     /// The paired device that last proved its key from this address.
     device: Option<String>,
+    /// High-severity findings about this address since it was last seen
+    /// fresh or unbanned.
+    high_findings: u32,
 }
 
 /// The guard of one server.
@@ -369,15 +378,24 @@ impl Guard {
     }
 
     /// Decides and applies the action for one finding, and keeps the alert.
-    /// A paired device is rate limited instead of banned unless the
-    /// scorer's `opinion` agrees that its requests are hostile. Its ban then
-    /// also ends its sessions, and rotates the server's keys when the model
-    /// reads an exploitation attempt.
+    /// A paired device is rate limited instead of banned unless it has had
+    /// [`PAIRED_HIGH_FINDINGS`] high findings and the scorer's `opinion`
+    /// agrees that its requests are hostile. Its ban then also ends its
+    /// sessions, and rotates the server's keys when the model reads an
+    /// exploitation attempt.
     fn raise(&mut self, now: u64, source: IpAddr, device: Option<String>, finding: rules::Finding, opinion: Option<ModelOpinion>) -> Alert {
         let ban_for = self.settings.ban_duration;
         let limit_for = self.settings.rate_limit_duration;
         let mut reason = finding.reason;
-        let agreed = opinion.filter(|opinion| self.is_hostile(opinion) && finding.rule != RuleId::Scorer);
+        let high_findings = {
+            let state = self.sources.entry(source).or_default();
+            if finding.severity == Severity::High {
+                state.high_findings += 1;
+            }
+            state.high_findings
+        };
+        let agreed = opinion
+            .filter(|opinion| self.is_hostile(opinion) && finding.rule != RuleId::Scorer && high_findings >= PAIRED_HIGH_FINDINGS);
         let action = match finding.severity {
             Severity::High if device.is_none() || agreed.is_some() => {
                 let paired = device.is_some();
@@ -520,6 +538,7 @@ impl Guard {
         let limited = self.sources.get_mut(&source).is_some_and(|state| std::mem::take(&mut state.limited_until_ms) > 0);
         if let Some(state) = self.sources.get_mut(&source) {
             state.buckets = rules::Buckets::default();
+            state.high_findings = 0;
         }
         banned || limited
     }
