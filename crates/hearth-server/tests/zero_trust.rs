@@ -427,7 +427,7 @@ fn adult_denied_every_admin_route() {
         if !admin_only {
             continue;
         }
-        let path = route.path.replace("{id}", "1").replace("{handle}", "AAAAAAAAAAAAAAAA");
+        let path = route.path.replace("{id}", "1").replace("{handle}", "AAAAAAAAAAAAAAAA").replace("{source}", "192.0.2.7");
         let response = adult.request(route.method.clone(), &path, Some(&serde_json::json!({})));
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "an adult reached {} {}", route.method, route.path);
         checked += 1;
