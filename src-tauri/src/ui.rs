@@ -1,10 +1,12 @@
 //! The location of the built web UI, and the pages shown instead of it.
 //!
 //! The server's `/ui/` route serves the folder named by `HEARTH_UI_DIR`
-//! (`hearth_server::web::ui_dir`). The app sets that variable at start:
-//! to its own value when given, else to `ui/dist` of this source tree, so a
-//! development build shows what `npm run build` wrote. The LAN's browsers
-//! then get the same UI under `/ui/`.
+//! (`hearth_server::web::ui_dir`). The app sets that variable at start, in
+//! this order of choice: its own value when given; the UI that the Debian
+//! package installs (`share/hearth/ui` beside the executable's `bin/`);
+//! `ui/dist` of this source tree, so a development build shows what
+//! `npm run build` wrote. The LAN's browsers then get the same UI under
+//! `/ui/`.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -20,7 +22,11 @@ static UI_DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
 /// Call it first in `main`, before any thread starts: it changes the
 /// process environment.
 pub fn resolve() -> Option<PathBuf> {
-    let chosen = std::env::var_os(UI_DIR_VAR).map(PathBuf::from).or_else(development_dir).filter(|dir| has_index(dir));
+    let chosen = std::env::var_os(UI_DIR_VAR)
+        .map(PathBuf::from)
+        .or_else(|| installed_dir().filter(|dir| has_index(dir)))
+        .or_else(development_dir)
+        .filter(|dir| has_index(dir));
     if let Some(dir) = &chosen {
         // SAFETY: called at the start of `main`, before the app starts any
         // thread, so no other thread reads the environment meanwhile.
@@ -32,6 +38,15 @@ pub fn resolve() -> Option<PathBuf> {
 /// Returns whether a built UI was found at start.
 pub fn is_built() -> bool {
     UI_DIR.get().is_some_and(Option::is_some)
+}
+
+/// `PREFIX/share/hearth/ui` for an executable in `PREFIX/bin`, where the
+/// Debian package puts the built UI (`bundle.linux.deb.files` in
+/// tauri.conf.json).
+fn installed_dir() -> Option<PathBuf> {
+    let executable = std::env::current_exe().ok()?;
+    let prefix = executable.parent()?.parent()?;
+    Some(prefix.join("share").join("hearth").join("ui"))
 }
 
 /// `ui/dist` of the source tree this app was built from, when it exists.
