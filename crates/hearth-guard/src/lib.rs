@@ -213,8 +213,8 @@ pub enum Verdict {
 
 /// High findings a paired device must have had, with the scorer agreeing,
 /// before it is banned. One odd request (an admin trying a bad link, a
-/// client bug) only rate limits it, whatever the model reads into the
-/// requests around it; an attack tool repeats itself.
+/// client bug) then only rate limits it, whatever the model reads into the
+/// requests around it, because an attack tool repeats itself.
 const PAIRED_HIGH_FINDINGS: u32 = 3;
 
 /// Most requests kept per source for forensic records.

@@ -116,9 +116,9 @@ impl Default for RuleSettings {
             // 10 GiB ahead of 2.5 MB/s (20 Mbit/s, above a 4K stream):
             // watching never fills it, copying the library at LAN speed does.
             download: (10.0 * 1024.0 * 1024.0 * 1024.0, 2.5 * 1024.0 * 1024.0),
-            // A phone on weak Wi-Fi may lose a handshake now and then; five
+            // A phone on weak Wi-Fi may lose a handshake now and then. Five
             // connections that never finish a request within minutes are
-            // a slowloris or slow-body attack holding sockets open.
+            // a slowloris or slow-body attack keeping sockets open.
             stalled_connections: (4.0, 1.0 / 60.0),
             // A browser opens at most six HTTP/1.1 connections to a host
             // and one for HTTP/2; a TV or phone one or two. 64 leaves room

@@ -175,7 +175,8 @@ fn paired_attacker_banned_when_model_agrees() {
     let alerts = observe_all(&mut guard, events);
     let highs: Vec<&Alert> = alerts.iter().filter(|alert| alert.severity == Severity::High).collect();
     assert!(highs.len() >= 3, "{alerts:#?}");
-    assert!(!is_ban(highs[0]) && !is_ban(highs[1]), "two high findings never ban a paired device: {highs:#?}");
+    assert!(!is_ban(highs[0]), "one high finding never bans a paired device: {highs:#?}");
+    assert!(!is_ban(highs[1]), "two high findings never ban a paired device: {highs:#?}");
     let ban = alerts.iter().find(|alert| is_ban(alert)).unwrap_or_else(|| panic!("no ban: {alerts:#?}"));
     assert!(matches!(ban.action, Action::Ban { end_sessions: true, .. }), "{ban:#?}");
     assert!(ban.reason.contains("the scorer agrees"), "{}", ban.reason);

@@ -212,8 +212,8 @@ impl GuardService {
         Ok(service)
     }
 
-    /// A guard in memory with default rules and the committed scorer, for
-    /// in-process tests.
+    /// Creates a guard in memory with default rules and the committed
+    /// scorer, for in-process tests.
     pub fn in_memory() -> Arc<Self> {
         let guard = Guard::with_scorer(RuleSettings::default(), Scorer::builtin());
         Self::new(GuardMode::Enforce, guard, None, None).expect("no files to open")
